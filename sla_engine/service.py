@@ -1,0 +1,64 @@
+"""Composition root: builds the engine's services from a ServiceConfig.
+
+The only module that knows every part; the parts know nothing of each other beyond the hooks
+they are given here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sla_engine.config import ServiceConfig
+from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+from sla_engine.tickets import TicketService
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    config: ServiceConfig
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    clock: Callable[[], datetime]
+    tickets: TicketService
+    # Filled in by the credits and escalation parts (see build_services).
+    credits: Any = None
+    escalations: Any = None
+    _stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        """Start the in-process loops (escalation scheduler, housekeeping)."""
+        # ESCALATION: start the scheduler loop here and append its stopper to self._stoppers.
+        # CREDITS: start the daily housekeeping job here and append its stopper.
+
+    def close(self) -> None:
+        for stop in reversed(self._stoppers):
+            stop()
+        self._stoppers.clear()
+        self.engine.dispose()
+
+
+def build_services(
+    config: ServiceConfig,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    migrate: bool = True,
+) -> Services:
+    if migrate:
+        upgrade(config.database_url)
+    engine = make_engine(config.database_url)
+    maker = make_sessionmaker(engine)
+    hooks: list[Any] = []
+    # CREDITS: hooks.append(<credit hook>)
+    # ESCALATION: hooks.append(<escalation timer hook>)
+    tickets = TicketService(maker, config, clock=clock, hooks=hooks)
+    return Services(config=config, engine=engine, sessionmaker=maker, clock=clock, tickets=tickets)

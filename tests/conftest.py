@@ -1,0 +1,73 @@
+"""Shared fixtures: real databases (SQLite file, fresh PostgreSQL database) and free ports.
+
+PostgreSQL tests run against 127.0.0.1:5432 (`SLA_ENGINE_TEST_PG_ADMIN` overrides the admin
+URL). Each test gets a database of its own, dropped afterwards. Locally, with no server
+reachable, they skip and say so; in CI (`CI` set) an unreachable server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+_pg_ok: bool | None = None
+
+
+def _pg_reachable() -> bool:
+    global _pg_ok
+    if _pg_ok is None:
+        try:
+            eng = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+            with eng.connect() as conn:
+                conn.execute(sa.text("select 1"))
+            eng.dispose()
+            _pg_ok = True
+        except Exception:
+            _pg_ok = False
+    return _pg_ok
+
+
+def _require_pg() -> None:
+    if _pg_reachable():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (CI must run these tests)")
+    pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}; skipped locally")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    _require_pg()
+    name = f"sla_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """URL of a fresh SQLite file database."""
+    return f"sqlite:///{tmp_path / 'sla-engine.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """Both databases: every test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
