@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -16,11 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.config import ServiceConfig
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
-from sla_engine.tickets import TicketService
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from sla_engine.tickets import TicketService, utcnow
 
 
 @dataclass
@@ -37,8 +33,11 @@ class Services:
 
     def start_background(self) -> None:
         """Start the in-process loops (escalation scheduler, housekeeping)."""
-        # ESCALATION: start the scheduler loop here and append its stopper to self._stoppers.
-        # CREDITS: start the daily housekeeping job here and append its stopper.
+        if self.escalations is not None:  # ESCALATION
+            self._stoppers.append(self.escalations.start())  # ESCALATION
+        from sla_engine.credits.housekeeping import start_housekeeping  # CREDITS
+
+        self._stoppers.append(start_housekeeping(self.sessionmaker, self.clock))  # CREDITS
 
     def close(self) -> None:
         for stop in reversed(self._stoppers):
@@ -58,7 +57,22 @@ def build_services(
     engine = make_engine(config.database_url)
     maker = make_sessionmaker(engine)
     hooks: list[Any] = []
-    # CREDITS: hooks.append(<credit hook>)
-    # ESCALATION: hooks.append(<escalation timer hook>)
+    from sla_engine.credits.service import CreditService  # CREDITS
+
+    credits = CreditService(maker, config, clock=clock)  # CREDITS
+    hooks.append(credits.hook)  # CREDITS
+    from sla_engine.escalation import build_escalations  # ESCALATION
+
+    escalations = build_escalations(config, maker, clock=clock)  # ESCALATION
+    hooks.append(escalations.hook)  # ESCALATION
     tickets = TicketService(maker, config, clock=clock, hooks=hooks)
-    return Services(config=config, engine=engine, sessionmaker=maker, clock=clock, tickets=tickets)
+    credits.attach(tickets)  # CREDITS
+    return Services(
+        config=config,
+        engine=engine,
+        sessionmaker=maker,
+        clock=clock,
+        tickets=tickets,
+        credits=credits,  # CREDITS
+        escalations=escalations,  # ESCALATION
+    )

@@ -1,0 +1,331 @@
+"""HTTP API throughput: `sla-engine serve` in a subprocess, load from this process (httpx).
+
+Measures, on SQLite and then on a fresh PostgreSQL database:
+- deadlines/s through `POST /v1/deadlines/batch` (10,000 items a request),
+- requests/s of single `POST /v1/deadlines`,
+- ticket events/s ingested through `POST /v1/tickets/{id}/events` (each one a transaction that
+  replays the ticket's log and rewrites its metric rows).
+
+The server is one uvicorn worker (one process). The load generator runs several threads, each
+with its own keep-alive connection; its own CPU use is printed, because on a small machine the
+client competes with the server for cores.
+
+    python benchmarks/api_throughput.py            # full run
+    python benchmarks/api_throughput.py --quick    # a few seconds, for smoke tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+CLI = str(Path(sys.executable).parent / "sla-engine")
+PG_ADMIN_URL = os.environ.get(
+    "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TARGETS = {
+    "batch deadlines/s": 200_000.0,
+    "single deadline req/s": 1_500.0,
+    "  same, raw socket client": 1_500.0,
+    "ticket events/s": 1_000.0,
+}
+BATCH_ITEMS = 10_000
+HEADERS = {"content-type": "application/json"}
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    batch_requests: int
+    single_requests: int
+    tickets: int
+    events: int
+    threads: int
+
+
+FULL = Sizes(batch_requests=30, single_requests=3_000, tickets=100, events=1_500, threads=4)
+QUICK = Sizes(batch_requests=2, single_requests=200, tickets=10, events=100, threads=2)
+
+
+@dataclass(frozen=True)
+class Measure:
+    rate: float
+    seconds: float
+    client_cpu_s: float
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str) -> Iterator[str]:
+    """`sla-engine serve` on a free port; yields its base URL, SIGTERMs it afterwards."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLA_ENGINE_")}
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [CLI, "serve", "--port", str(port), "--database-url", database_url],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve exited: {_tail(log)}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("serve did not start within 60 s")
+            time.sleep(0.1)
+        try:
+            yield base
+        except RuntimeError:
+            print(f"server log (tail):\n{_tail(log)}", file=sys.stderr)
+            raise
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _tail(log: IO[bytes], size: int = 4000) -> str:
+    log.seek(0)
+    return log.read().decode("utf-8", "replace")[-size:]
+
+
+@contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """A fresh PostgreSQL database (dropped afterwards), or None when there is no server."""
+    import sqlalchemy as sa
+
+    name = f"sla_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = sa.create_engine(
+            PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server: report and go on with SQLite only
+        print(f"PostgreSQL not available at {PG_ADMIN_URL} ({type(exc).__name__}); skipped")
+        yield None
+        return
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_threads(
+    base: str, jobs: list[bytes | tuple[str, bytes]], threads: int, path: str = ""
+) -> Measure:
+    """POST every job (body, or (path, body)) from `threads` keep-alive clients; all must be 2xx."""
+    chunks = [jobs[i::threads] for i in range(threads)]
+    errors: list[str] = []
+
+    def worker(chunk: list[bytes | tuple[str, bytes]]) -> None:
+        transport = httpx.HTTPTransport(socket_options=NODELAY)
+        with httpx.Client(
+            base_url=base, timeout=120, headers=HEADERS, transport=transport
+        ) as client:
+            for job in chunk:
+                target, body = (path, job) if isinstance(job, bytes) else job
+                answer = client.post(target, content=body)
+                if answer.status_code >= 300:
+                    errors.append(f"{answer.status_code} {answer.text[:200]}")
+
+    cpu = time.process_time()
+    began = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    seconds = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
+    return Measure(len(jobs) / seconds, seconds, time.process_time() - cpu)
+
+
+def run_raw_threads(base: str, path: str, bodies: list[bytes], threads: int) -> Measure:
+    """Like `run_threads`, with a minimal keep-alive HTTP/1.1 client on plain sockets.
+
+    httpx spends about a millisecond of CPU per request; on a two-core machine that, not the
+    server, caps the single-request rate. This client shows what the server itself sustains.
+    """
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    chunks = [bodies[i::threads] for i in range(threads)]
+    errors: list[str] = []
+
+    def worker(chunk: list[bytes]) -> None:
+        with socket.create_connection((host, int(port))) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            stream = sock.makefile("rb")
+            for body in chunk:
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json"
+                    f"\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                sock.sendall(head + body)
+                status = int(stream.readline().split()[1])
+                length = 0
+                while (line := stream.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                stream.read(length)
+                if status >= 300:
+                    errors.append(str(status))
+
+    cpu = time.process_time()
+    began = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    seconds = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, first status {errors[0]}")
+    return Measure(len(bodies) / seconds, seconds, time.process_time() - cpu)
+
+
+def random_starts(rng: random.Random, n: int) -> list[str]:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    return [(base + timedelta(seconds=rng.randrange(0, 365 * 86400))).isoformat() for _ in range(n)]
+
+
+def bench_batch(base: str, sizes: Sizes, rng: random.Random) -> Measure:
+    bodies = []
+    for _ in range(min(sizes.batch_requests, 5)):
+        items = [{"start": s, "duration": "4h"} for s in random_starts(rng, BATCH_ITEMS)]
+        bodies.append(json.dumps({"calendar": "smartertools", "items": items}).encode())
+    jobs = [bodies[i % len(bodies)] for i in range(sizes.batch_requests)]
+    run_threads(base, jobs[:1], 1, "/v1/deadlines/batch")  # warm-up: compile the year
+    measure = run_threads(base, jobs, 2, "/v1/deadlines/batch")
+    return Measure(measure.rate * BATCH_ITEMS, measure.seconds, measure.client_cpu_s)
+
+
+def bench_single(base: str, sizes: Sizes, rng: random.Random) -> Measure:
+    jobs = [
+        json.dumps({"calendar": "smartertools", "start": s, "duration": "4h"}).encode()
+        for s in random_starts(rng, sizes.single_requests)
+    ]
+    run_threads(base, jobs[:50], 1, "/v1/deadlines")
+    return run_threads(base, jobs, 2, "/v1/deadlines")
+
+
+def bench_single_raw(base: str, sizes: Sizes, rng: random.Random) -> Measure:
+    jobs = [
+        json.dumps({"calendar": "smartertools", "start": s, "duration": "4h"}).encode()
+        for s in random_starts(rng, sizes.single_requests)
+    ]
+    return run_raw_threads(base, "/v1/deadlines", jobs, 2)
+
+
+def bench_events(base: str, sizes: Sizes, rng: random.Random) -> Measure:
+    created = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    tickets = [f"B-{uuid.uuid4().hex[:8]}-{i}" for i in range(sizes.tickets)]
+    run_threads(
+        base,
+        [
+            json.dumps({"id": t, "policy": "standard", "created_at": created.isoformat()}).encode()
+            for t in tickets
+        ],
+        sizes.threads,
+        "/v1/tickets",
+    )
+    jobs: list[bytes | tuple[str, bytes]] = []
+    for n in range(sizes.events):
+        ticket = tickets[n % len(tickets)]
+        kind = ("customer_reply", "agent_reply")[(n // len(tickets)) % 2]
+        at = created + timedelta(minutes=1 + n // len(tickets))
+        body = {"event_id": f"ev-{n}", "type": kind, "occurred_at": at.isoformat()}
+        jobs.append((f"/v1/tickets/{ticket}/events", json.dumps(body).encode()))
+    # Interleave tickets so concurrent threads mostly write different tickets.
+    return run_threads(base, jobs, sizes.threads)
+
+
+BENCHES: dict[str, Callable[[str, Sizes, random.Random], Measure]] = {
+    "batch deadlines/s": bench_batch,
+    "single deadline req/s": bench_single,
+    "  same, raw socket client": bench_single_raw,
+    "ticket events/s": bench_events,
+}
+
+
+def run_database(label: str, url: str, sizes: Sizes) -> dict[str, Measure]:
+    rng = random.Random(2026)
+    results = {}
+    with server(url) as base:
+        for name, bench in BENCHES.items():
+            results[name] = bench(base, sizes, rng)
+            m = results[name]
+            print(
+                f"  {label:<10} {name:<24} {m.rate:>12,.0f}   ({m.seconds:.2f} s wall, "
+                f"client CPU {m.client_cpu_s:.2f} s)",
+                flush=True,
+            )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    print(
+        f"API throughput ({'quick' if args.quick else 'full'} run; one uvicorn worker; "
+        f"{os.cpu_count()} CPUs; load from {sizes.threads} client threads)"
+    )
+    table: dict[str, dict[str, Measure]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        table["sqlite"] = run_database("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", sizes)
+    if not args.sqlite_only:
+        with postgres_database() as pg_url:
+            if pg_url is not None:
+                table["postgresql"] = run_database("postgresql", pg_url, sizes)
+    columns = list(table)
+    print()
+    print(f"{'measure':<26}" + "".join(f"{c:>14}" for c in columns) + f"{'target':>14}")
+    for name, target in TARGETS.items():
+        cells = "".join(f"{table[c][name].rate:>14,.0f}" for c in columns)
+        note = " (SQLite)" if name == "ticket events/s" else ""
+        print(f"{name:<26}{cells}{target:>14,.0f}{note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

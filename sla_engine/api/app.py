@@ -1,0 +1,135 @@
+"""The FastAPI application: routers, problem+json errors, bearer auth, metrics, health.
+
+`create_app(services)` wires one app to one `Services`; routes reach it through
+`request.app.state.services`. Starting and stopping the background loops belongs to whoever
+runs the app (`sla-engine serve`), not to the app.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from importlib import metadata
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sla_engine.api import problems
+from sla_engine.api.metrics import AppMetrics, MetricsMiddleware
+from sla_engine.api.problems import Problem
+from sla_engine.api.routes_calendars import router as calendars_router
+from sla_engine.api.routes_credits import router as credits_router
+from sla_engine.api.routes_deadlines import router as deadlines_router
+from sla_engine.api.routes_escalations import router as escalations_router
+from sla_engine.api.routes_reports import router as reports_router
+from sla_engine.api.routes_tickets import router as tickets_router
+
+API_PREFIX = "/v1"
+TOKEN_ENV = "SLA_ENGINE_API_TOKEN"
+DESCRIPTION = """\
+Business-hours deadlines, ticket SLA clocks replayed from their event log, attainment
+reports. Times are ISO 8601 with a UTC offset; durations are `"4h"`, `"90m"`, `"1h30m"`,
+`"45s"` (business time) or a number of seconds. Every error is an RFC 9457
+`application/problem+json` body naming the field at fault.
+"""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sla_engine")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+class BearerAuth:
+    """Requires `Authorization: Bearer <token>` on `/v1` (pure ASGI, constant-time compare)."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.expected is None or scope["type"] != "http" or not _is_api_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        if hmac.compare_digest(given, self.expected):
+            await self.app(scope, receive, send)
+            return
+        why = "missing" if not given else "wrong"
+        problem = Problem(
+            status=401,
+            slug="unauthorized",
+            detail=f"{why} bearer token: send 'Authorization: Bearer <token>' on /v1",
+            errors=(problems.FieldError("Authorization", None, f"{why} bearer token"),),
+            headers={"WWW-Authenticate": 'Bearer realm="sla_engine"'},
+        )
+        await problem.response(scope["path"])(scope, receive, send)
+
+
+def _is_api_path(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def _include(app: FastAPI, router: APIRouter) -> None:
+    """Mount a router under /v1 unless its paths already carry the prefix."""
+    paths = [getattr(route, "path", "") for route in router.routes]
+    if paths and all(_is_api_path(p) for p in paths):
+        app.include_router(router)
+    else:
+        app.include_router(router, prefix=API_PREFIX)
+
+
+def create_app(services: Any, *, api_token: str | None = None) -> FastAPI:
+    """The HTTP API over `services`; `api_token` defaults to $SLA_ENGINE_API_TOKEN."""
+    token = api_token if api_token is not None else os.environ.get(TOKEN_ENV) or None
+    app = FastAPI(
+        title="sla_engine",
+        version=_version(),
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    app.state.metrics = AppMetrics(services)
+    problems.install(app)
+    app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)
+    for router in (
+        deadlines_router,
+        calendars_router,
+        tickets_router,
+        reports_router,
+        escalations_router,
+        credits_router,
+    ):
+        _include(app, router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
+    app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], tags=["service"])
+    return app
+
+
+def healthz(request: Request) -> Response:
+    """200 when the database answers `select 1`; 503 problem otherwise."""
+    services = request.app.state.services
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:  # any database failure means "not healthy", never a 500
+        return Problem(
+            status=503,
+            slug="unavailable",
+            detail=f"database unavailable: {type(exc).__name__}",
+        ).response("/healthz")
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text exposition."""
+    body = request.app.state.metrics.exposition()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

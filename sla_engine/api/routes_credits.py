@@ -1,0 +1,111 @@
+"""Support credits (SPEC section 5): grants, subscriptions, balances, the ledger, RSAA, and
+which product versions are supported or legacy.
+
+Credit spending itself happens on `POST /v1/tickets` (402 problem+json when no credit is
+left) and on the credit events of `POST /v1/tickets/{id}/events`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from sla_engine.api.schemas import Identifier, Instant, Name, Strict
+from sla_engine.credits.ledger import GRANT_KINDS
+
+router = APIRouter(tags=["credits"])
+
+GrantKind = Literal[
+    "license_purchase", "renewal", "reinstatement", "bundle_purchase", "ticket_purchase"
+]
+assert set(GrantKind.__args__) == set(GRANT_KINDS)  # type: ignore[attr-defined]
+
+
+class GrantRequest(Strict):
+    """A grant or purchase: licence (2 email credits), renewal or reinstatement (1), bundle
+    (2), or `ticket_purchase` of `quantity` tickets (default 1) at `price_per_ticket`."""
+
+    kind: GrantKind
+    occurred_at: Instant
+    quantity: Annotated[int, Field(ge=1, le=10_000, strict=True)] | None = None
+    price_per_ticket: Annotated[Decimal, Field(ge=0, le=1_000_000, allow_inf_nan=False)] | None = (
+        None
+    )
+    package: Name | None = Field(default=None, description="package name, e.g. '10-pack'")
+
+
+class SubscriptionRequest(Strict):
+    """A hosted-service subscription: unlimited email tickets from `start` until `end`
+    (open-ended without it). Posting `end` for an open subscription with the same `start`
+    ends it."""
+
+    kind: Literal["hosted"]
+    start: Instant
+    end: Instant | None = None
+
+
+def _credits(request: Request) -> Any:
+    return request.app.state.services.credits
+
+
+@router.post("/accounts/{account}/grants", status_code=201)
+def grant(account: str, body: GrantRequest, request: Request) -> JSONResponse:
+    """Add credits to the account: one ledger lot expiring 12 calendar months later."""
+    answer = _credits(request).grant(
+        account,
+        body.kind,
+        body.occurred_at,
+        quantity=body.quantity,
+        price_per_ticket=body.price_per_ticket,
+        package=body.package,
+    )
+    return JSONResponse(answer, status_code=201)
+
+
+@router.post("/accounts/{account}/subscriptions", status_code=201)
+def subscribe(account: str, body: SubscriptionRequest, request: Request) -> JSONResponse:
+    """Record a hosted-service subscription (or end an open-ended one)."""
+    answer = _credits(request).subscribe(account, body.kind, body.start, body.end)
+    return JSONResponse(answer, status_code=201)
+
+
+@router.get("/accounts/{account}/credits")
+def credits(
+    account: str,
+    request: Request,
+    at: Annotated[
+        Instant | None, Query(description="balance at this instant; default: now")
+    ] = None,
+) -> dict[str, Any]:
+    """Email and emergency credits usable at `at`, whether a subscription makes email
+    unlimited, and the unexpired lots with credits left, in the order they will be used."""
+    return dict(_credits(request).credits(account, at))
+
+
+@router.get("/accounts/{account}/ledger")
+def ledger(account: str, request: Request) -> dict[str, Any]:
+    """Every ledger entry of the account, in the order recorded (append-only)."""
+    return dict(_credits(request).ledger(account))
+
+
+@router.get("/tickets/{ticket_id}/rsaa")
+def rsaa(
+    ticket_id: Identifier,
+    request: Request,
+    at: Annotated[Instant | None, Query(description="state at this instant; default: now")] = None,
+) -> dict[str, Any]:
+    """The ticket's remote server access agreement: granted or not, with its audit trail."""
+    return dict(_credits(request).rsaa(ticket_id, at))
+
+
+@router.get("/products/{product}/versions/{version}")
+def product_version(product: str, version: str, request: Request) -> dict[str, Any]:
+    """Supported (current and previous major) or legacy (no minor updates; tickets accepted)."""
+    from sla_engine.products import version_status
+
+    products = request.app.state.services.config.products
+    return version_status(product, version, products).to_json()

@@ -1,0 +1,83 @@
+"""Tickets, their events and their SLA state.
+
+`POST /v1/tickets` answers 201 when it created the ticket and 200 when the same ticket was
+already there (idempotent retries); a different ticket under a used id is a 409.
+`POST /v1/tickets/{id}/events` answers 201 for a new event and 200 for a repeated `event_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from sla_engine.api.schemas import EventRequest, Instant, TicketRequest
+
+router = APIRouter(tags=["tickets"])
+
+
+def _tickets(request: Request) -> Any:
+    return request.app.state.services.tickets
+
+
+@router.post("/tickets", status_code=201, responses={200: {"description": "already existed"}})
+def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
+    """Open a ticket; its SLA clocks start at `created_at`."""
+    from sla_engine.tickets import TicketCreate
+
+    version = None if body.version is None else str(body.version)
+    answer = _tickets(request).create_ticket(
+        TicketCreate(
+            id=body.id,
+            policy=body.policy,
+            created_at=body.created_at,
+            account=body.account,
+            product=body.product,
+            version=version,
+        )
+    )
+    created = bool(answer.pop("created", True))
+    return JSONResponse(answer, status_code=201 if created else 200)
+
+
+@router.get("/tickets/{ticket_id}")
+def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
+    """The ticket, its events in replay order and its SLA state now."""
+    return dict(_tickets(request).get_ticket(ticket_id))
+
+
+@router.post(
+    "/tickets/{ticket_id}/events",
+    status_code=201,
+    responses={200: {"description": "event_id already stored: nothing changed"}},
+)
+def add_event(ticket_id: str, body: EventRequest, request: Request) -> JSONResponse:
+    """Append an event (`agent_reply`, `customer_reply`, `pending`, `solved`, ...).
+
+    Extra fields are the event's data, e.g. `{"type": "policy_changed", "policy": "emergency"}`.
+    """
+    from sla_engine.tickets import EventCreate
+
+    answer = _tickets(request).add_event(
+        ticket_id,
+        EventCreate(
+            event_id=body.event_id,
+            type=body.type,
+            occurred_at=body.occurred_at,
+            data=body.data(),
+        ),
+    )
+    return JSONResponse(answer, status_code=200 if answer.get("duplicate") else 201)
+
+
+@router.get("/tickets/{ticket_id}/sla")
+def ticket_sla(
+    ticket_id: str,
+    request: Request,
+    at: Annotated[
+        Instant | None, Query(description="evaluate at this instant (ISO 8601); default: now")
+    ] = None,
+) -> dict[str, Any]:
+    """The ticket's SLA state, replayed from its whole event log."""
+    return dict(_tickets(request).sla(ticket_id, at).to_json())

@@ -1,0 +1,103 @@
+"""Command group: `sla-engine worker` and `sla-engine escalations list|replay`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sla_engine.cli import app
+
+escalations_app = typer.Typer(help="List and replay escalation deliveries.",
+                              no_args_is_help=True)
+app.add_typer(escalations_app, name="escalations")
+
+ConfigOption = typer.Option(None, "--config", help="service config file (TOML)")
+DatabaseOption = typer.Option(
+    None, "--database-url", help="database URL (default: $SLA_ENGINE_DATABASE_URL, the "
+    "config file's [database].url, then sqlite:///sla-engine.db)")
+
+
+def _config(config: Path | None, database_url: str | None) -> Any:
+    from sla_engine.config import load_config
+
+    return load_config(config, database_url=database_url)
+
+
+def _sessions(config: Any, *, migrate: bool) -> Any:
+    from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+
+    if migrate:
+        upgrade(config.database_url)
+    engine = make_engine(config.database_url)
+    return engine, make_sessionmaker(engine)
+
+
+def _log(config: Any) -> Any:
+    from sla_engine.escalation import EscalationLog
+    from sla_engine.escalation.scheduler import utcnow
+
+    _engine, sessions = _sessions(config, migrate=True)
+    return EscalationLog(sessions, utcnow)
+
+
+@app.command()
+def worker(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption
+           ) -> None:
+    """Run only the escalation scheduler (fire due timers, deliver notifications), for
+    scale-out: any number of workers may share one database. Stops on SIGTERM or Ctrl-C."""
+    from sla_engine.escalation import EscalationEngine
+
+    cfg = _config(config, database_url)
+    engine, sessions = _sessions(cfg, migrate=True)
+    scheduler = EscalationEngine(sessions, destinations=cfg.destinations, policies=cfg.policies)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    stop = scheduler.start()
+    typer.echo(f"escalation worker {scheduler.worker} running", err=True)
+    try:
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        stop()
+        engine.dispose()
+
+
+@escalations_app.command("list")
+def list_cmd(
+    ticket: str | None = typer.Option(None, "--ticket", help="only this ticket"),
+    status: str | None = typer.Option(None, "--status",
+                                      help="queued, sending, sent, dead or cancelled"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """List escalation deliveries (dead letters: --status dead)."""
+    rows = _log(_config(config, database_url)).list(ticket=ticket, status=status)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no escalations match", err=True)
+    for row in rows:
+        typer.echo(f"{row['id']}  {row['status']:<9} {row['ticket']} {row['metric']} "
+                   f"#{row['cycle']} {row['threshold']:<9} -> {row['destination']} "
+                   f"attempts={row['attempts']} due={row['due_at']}"
+                   + (f" error={row['last_error']}" if row["last_error"] else ""))
+
+
+@escalations_app.command("replay")
+def replay_cmd(
+    escalation_id: str = typer.Argument(..., help="the delivery id (its webhook-id)"),
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Queue a dead (or sent) delivery again, with the same webhook-id."""
+    row = _log(_config(config, database_url)).replay(escalation_id)
+    typer.echo(f"{row['id']} queued again (ticket {row['ticket']}, {row['threshold']} -> "
+               f"{row['destination']})")

@@ -1,0 +1,585 @@
+"""PURE: support credits as an append-only ledger, and the decisions taken over it.
+
+A ledger is a sequence of entries. Entries that add credits (grants, purchases, emergency
+purchases, credit-backs) are *lots*: each has a kind (`email` or `emergency`), a quantity, a
+`purchased_at` and an `expires_at` 12 calendar months later. A consumption draws one credit
+from one lot and names it. Balances are derived from the entries at any instant; nothing here
+depends on the housekeeping job's `expiry` entries, which only book what expiry already means.
+
+The `plan_*` functions take a ledger and a request and return the entries to append (drafts),
+or raise the error that refuses the request. The service appends them in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sla_engine.errors import Conflict, InputError, PaymentRequired
+
+EMAIL = "email"
+EMERGENCY = "emergency"
+CREDIT_KINDS = (EMAIL, EMERGENCY)
+
+# Grant kinds of the seed policy and the email credits each one adds.
+GRANT_QUANTITIES: Mapping[str, int] = {
+    "license_purchase": 2,
+    "renewal": 1,
+    "reinstatement": 1,
+    "bundle_purchase": 2,
+}
+TICKET_PURCHASE = "ticket_purchase"
+GRANT_KINDS = (*GRANT_QUANTITIES, TICKET_PURCHASE)
+MAX_PURCHASE_QUANTITY = 10_000
+
+# Entry types.
+GRANT = "grant"
+PURCHASE = "purchase"
+EMERGENCY_PURCHASE = "emergency_purchase"
+CREDIT_BACK = "credit_back"
+CONSUMPTION = "consumption"
+REFUND = "refund"
+EXPIRY = "expiry"
+EXPIRY_REVERSAL = "expiry_reversal"
+SUBSCRIPTION = "subscription"
+SUBSCRIPTION_END = "subscription_end"
+COVERED_BY_SUBSCRIPTION = "covered_by_subscription"
+LOT_TYPES = frozenset({GRANT, PURCHASE, EMERGENCY_PURCHASE, CREDIT_BACK})
+ENTRY_TYPES = (
+    GRANT,
+    PURCHASE,
+    EMERGENCY_PURCHASE,
+    CREDIT_BACK,
+    CONSUMPTION,
+    REFUND,
+    EXPIRY,
+    EXPIRY_REVERSAL,
+    SUBSCRIPTION,
+    SUBSCRIPTION_END,
+    COVERED_BY_SUBSCRIPTION,
+)
+SUBSCRIPTION_KINDS = ("hosted",)
+REMEDIES = ("refund", "credit")
+
+
+def expiry_of(purchased_at: datetime) -> datetime:
+    """12 calendar months after `purchased_at`, in its own zone; 29 February -> 28 February."""
+    day = 28 if (purchased_at.month, purchased_at.day) == (2, 29) else purchased_at.day
+    return purchased_at.replace(year=purchased_at.year + 1, day=day)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An entry to append. `lot` names the lot it draws on: a stored id or an earlier draft."""
+
+    entry_type: str
+    occurred_at: datetime
+    quantity: int = 0
+    credit_kind: str | None = None
+    expires_at: datetime | None = None
+    lot: int | Draft | None = None
+    ticket_id: str | None = None
+    source: str | None = None
+    price_per_ticket: str | None = None
+    package: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored ledger entry."""
+
+    id: int
+    entry_type: str
+    occurred_at: datetime
+    quantity: int = 0
+    credit_kind: str | None = None
+    expires_at: datetime | None = None
+    lot_id: int | None = None
+    ticket_id: str | None = None
+    source: str | None = None
+    price_per_ticket: str | None = None
+    package: str | None = None
+    note: str | None = None
+
+    @property
+    def is_lot(self) -> bool:
+        return self.entry_type in LOT_TYPES
+
+    def valid_at(self, at: datetime) -> bool:
+        """A lot can be used at `at`: bought by then and not yet expired."""
+        assert self.expires_at is not None
+        return self.occurred_at <= at < self.expires_at
+
+
+@dataclass(frozen=True)
+class LotBalance:
+    lot: Entry
+    remaining: int
+
+    def to_json(self) -> dict[str, Any]:
+        assert self.lot.expires_at is not None and self.lot.credit_kind is not None
+        return {
+            "lot_id": self.lot.id,
+            "kind": self.lot.credit_kind,
+            "source": self.lot.source,
+            "remaining": self.remaining,
+            "purchased_at": self.lot.occurred_at.isoformat(),
+            "expires_at": self.lot.expires_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What an account holds at one instant."""
+
+    at: datetime
+    lots: tuple[LotBalance, ...]
+    unlimited_email: bool
+
+    def of(self, kind: str) -> int:
+        return sum(lot.remaining for lot in self.lots if lot.lot.credit_kind == kind)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            EMAIL: self.of(EMAIL),
+            EMERGENCY: self.of(EMERGENCY),
+            "unlimited_email": self.unlimited_email,
+            "lots": [lot.to_json() for lot in self.lots if lot.remaining > 0],
+        }
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime | None
+
+    def covers(self, at: datetime) -> bool:
+        return self.start <= at and (self.end is None or at < self.end)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One account's entries, in the order they were recorded."""
+
+    entries: tuple[Entry, ...] = ()
+    _by_lot: dict[int, list[Entry]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for entry in self.entries:
+            if entry.lot_id is not None:
+                self._by_lot.setdefault(entry.lot_id, []).append(entry)
+
+    # -- lots and balances -------------------------------------------------------------------
+    def lots(self) -> list[Entry]:
+        return [entry for entry in self.entries if entry.is_lot]
+
+    def remaining(self, lot: Entry, at: datetime) -> int:
+        """Credits of `lot` left at `at`: its quantity less the consumptions up to then."""
+        drawn = sum(
+            e.quantity
+            for e in self._by_lot.get(lot.id, ())
+            if e.entry_type == CONSUMPTION and e.occurred_at <= at
+        )
+        return lot.quantity + drawn
+
+    def uncommitted(self, lot: Entry) -> int:
+        """Credits of `lot` no consumption has claimed, at any instant (what may still be used).
+
+        A ticket judged at an earlier `created_at` must not take a credit that a later ticket
+        already used, or the later balance would go negative.
+        """
+        drawn = sum(e.quantity for e in self._by_lot.get(lot.id, ()) if e.entry_type == CONSUMPTION)
+        return lot.quantity + drawn
+
+    def balance(self, at: datetime) -> Balance:
+        valid = sorted((lot for lot in self.lots() if lot.valid_at(at)), key=_consumption_order)
+        return Balance(
+            at=at,
+            lots=tuple(LotBalance(lot, self.remaining(lot, at)) for lot in valid),
+            unlimited_email=self.covered_by_subscription(at),
+        )
+
+    def lot_for(self, kind: str, at: datetime) -> Entry | None:
+        """The lot a consumption at `at` draws on: usable then, expiring first."""
+        usable = [
+            lot
+            for lot in self.lots()
+            if lot.credit_kind == kind and lot.valid_at(at) and self.uncommitted(lot) > 0
+        ]
+        return min(usable, key=_consumption_order, default=None)
+
+    # -- subscriptions -----------------------------------------------------------------------
+    def subscriptions(self) -> list[tuple[Entry, Period]]:
+        periods = []
+        for entry in self.entries:
+            if entry.entry_type != SUBSCRIPTION:
+                continue
+            end = entry.expires_at
+            for ending in self._by_lot.get(entry.id, ()):
+                if ending.entry_type == SUBSCRIPTION_END and (
+                    end is None or ending.occurred_at < end
+                ):
+                    end = ending.occurred_at
+            periods.append((entry, Period(entry.occurred_at, end)))
+        return periods
+
+    def covered_by_subscription(self, at: datetime) -> bool:
+        return any(period.covers(at) for _, period in self.subscriptions())
+
+    # -- tickets -------------------------------------------------------------------------------
+    def ticket_entries(self, ticket_id: str) -> list[Entry]:
+        return [entry for entry in self.entries if entry.ticket_id == ticket_id]
+
+    def consumption_of(self, ticket_id: str) -> Entry | None:
+        return next(
+            (e for e in self.ticket_entries(ticket_id) if e.entry_type == CONSUMPTION), None
+        )
+
+    def lot(self, lot_id: int) -> Entry:
+        return next(entry for entry in self.entries if entry.id == lot_id)
+
+    # -- expiry --------------------------------------------------------------------------------
+    def expiry_adjustment(self, lot: Entry, now: datetime) -> Draft | None:
+        """The entry that books `lot`'s expiry as of `now`, if the booked amount is not right.
+
+        Expired credits are what no consumption claimed. A late ticket may still claim a credit
+        of a lot whose expiry was already booked (it is judged at its `created_at`); the
+        difference is then booked back as an `expiry_reversal`.
+        """
+        assert lot.expires_at is not None
+        if lot.expires_at > now:
+            return None
+        booked = -sum(
+            e.quantity
+            for e in self._by_lot.get(lot.id, ())
+            if e.entry_type in (EXPIRY, EXPIRY_REVERSAL)
+        )
+        due = self.uncommitted(lot) - booked
+        if due == 0:
+            return None
+        return Draft(
+            EXPIRY if due > 0 else EXPIRY_REVERSAL,
+            occurred_at=lot.expires_at,
+            quantity=-due,
+            credit_kind=lot.credit_kind,
+            lot=lot.id,
+        )
+
+    def expirations_due(self, now: datetime) -> list[Draft]:
+        return [d for lot in self.lots() if (d := self.expiry_adjustment(lot, now)) is not None]
+
+    def total(self, at: datetime) -> int:
+        """The plain sum of every lot-related entry that occurred by `at`."""
+        return sum(
+            e.quantity
+            for e in self.entries
+            if (e.is_lot or e.lot_id is not None)
+            and e.entry_type != SUBSCRIPTION_END
+            and e.occurred_at <= at
+        )
+
+    # -- appending -----------------------------------------------------------------------------
+    def appended(self, drafts: Sequence[Draft]) -> Ledger:
+        """This ledger with `drafts` appended, numbered after the last entry (for pure use)."""
+        next_id = max((e.id for e in self.entries), default=0) + 1
+        ids: dict[int, int] = {}
+        added = []
+        for draft in drafts:
+            ids[id(draft)] = next_id
+            added.append(to_entry(draft, next_id, resolve_lot(draft, ids)))
+            next_id += 1
+        return Ledger(self.entries + tuple(added))
+
+
+def resolve_lot(draft: Draft, ids: Mapping[int, int]) -> int | None:
+    """The stored id of the lot a draft refers to (`ids` maps earlier drafts to their ids)."""
+    if isinstance(draft.lot, Draft):
+        return ids[id(draft.lot)]
+    return draft.lot
+
+
+def to_entry(draft: Draft, entry_id: int, lot_id: int | None) -> Entry:
+    return Entry(
+        id=entry_id,
+        entry_type=draft.entry_type,
+        occurred_at=draft.occurred_at,
+        quantity=draft.quantity,
+        credit_kind=draft.credit_kind,
+        expires_at=draft.expires_at,
+        lot_id=lot_id,
+        ticket_id=draft.ticket_id,
+        source=draft.source,
+        price_per_ticket=draft.price_per_ticket,
+        package=draft.package,
+        note=draft.note,
+    )
+
+
+def _consumption_order(lot: Entry) -> tuple[datetime, datetime, int]:
+    assert lot.expires_at is not None
+    return (lot.expires_at, lot.occurred_at, lot.id)
+
+
+# -- decisions -----------------------------------------------------------------------------------
+def plan_grant(
+    kind: str,
+    occurred_at: datetime,
+    *,
+    quantity: int | None = None,
+    price_per_ticket: str | Decimal | float | int | None = None,
+    package: str | None = None,
+) -> Draft:
+    """A grant or a ticket purchase: one lot of email credits."""
+    if kind not in GRANT_KINDS:
+        raise InputError(
+            f"kind {kind!r} is not a grant kind (one of {', '.join(GRANT_KINDS)})",
+            field="kind",
+            value=kind,
+        )
+    if kind == TICKET_PURCHASE:
+        if quantity is None:
+            quantity = 1
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise InputError("quantity must be a whole number", field="quantity", value=quantity)
+        if not 1 <= quantity <= MAX_PURCHASE_QUANTITY:
+            raise InputError(
+                f"quantity {quantity} must be between 1 and {MAX_PURCHASE_QUANTITY}",
+                field="quantity",
+                value=quantity,
+            )
+        price = _price(price_per_ticket)
+        entry_type, source = PURCHASE, TICKET_PURCHASE
+    else:
+        fixed = GRANT_QUANTITIES[kind]
+        if quantity is not None and quantity != fixed:
+            raise InputError(
+                f"a {kind} always adds {fixed} email credit(s); quantity {quantity!r} "
+                "applies to ticket_purchase only",
+                field="quantity",
+                value=quantity,
+            )
+        if price_per_ticket is not None or package is not None:
+            bad_field = "price_per_ticket" if price_per_ticket is not None else "package"
+            raise InputError(
+                f"{bad_field} applies to ticket_purchase only, not to {kind}",
+                field=bad_field,
+                value=price_per_ticket if price_per_ticket is not None else package,
+            )
+        quantity, price, entry_type, source = fixed, None, GRANT, kind
+    return Draft(
+        entry_type,
+        occurred_at=occurred_at,
+        quantity=quantity,
+        credit_kind=EMAIL,
+        expires_at=expiry_of(occurred_at),
+        source=source,
+        price_per_ticket=price,
+        package=package,
+    )
+
+
+def _price(value: str | Decimal | float | int | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        price = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise InputError(
+            f"price_per_ticket {value!r} is not a number", field="price_per_ticket", value=value
+        ) from None
+    if not price.is_finite() or price < 0 or price > Decimal("1000000"):
+        raise InputError(
+            f"price_per_ticket {value!r} must be between 0 and 1000000",
+            field="price_per_ticket",
+            value=value,
+        )
+    if price != price.quantize(Decimal("0.0001")):
+        raise InputError(
+            f"price_per_ticket {value!r} has more than 4 decimal places",
+            field="price_per_ticket",
+            value=value,
+        )
+    return format(price, "f")
+
+
+def plan_subscription(ledger: Ledger, kind: str, start: datetime, end: datetime | None) -> Draft:
+    """A hosted-service subscription; giving an end to an open one with the same start ends it."""
+    if kind not in SUBSCRIPTION_KINDS:
+        raise InputError(
+            f"kind {kind!r} is not a subscription kind (only 'hosted')", field="kind", value=kind
+        )
+    if end is not None and end <= start:
+        raise InputError(
+            f"end {end.isoformat()} must be after start {start.isoformat()}",
+            field="end",
+            value=end.isoformat(),
+        )
+    for entry, period in ledger.subscriptions():
+        if period.start == start and period.end is None and end is not None:
+            return Draft(SUBSCRIPTION_END, occurred_at=end, lot=entry.id, source=kind)
+    return Draft(SUBSCRIPTION, occurred_at=start, expires_at=end, source=kind)
+
+
+def plan_submission(
+    ledger: Ledger,
+    account: str,
+    ticket_id: str,
+    policy: str,
+    created_at: datetime,
+    now: datetime,
+    *,
+    note: str | None = None,
+) -> list[Draft]:
+    """What a ticket submission appends: a consumption (emergency: a purchase too) or a
+    zero entry when a hosted subscription covers it; PaymentRequired when nothing can pay."""
+    if policy == EMERGENCY:
+        lot = ledger.lot_for(EMERGENCY, created_at)
+        if lot is None:
+            bought = Draft(
+                EMERGENCY_PURCHASE,
+                occurred_at=created_at,
+                quantity=1,
+                credit_kind=EMERGENCY,
+                expires_at=expiry_of(created_at),
+                source="emergency_ticket",
+                ticket_id=ticket_id,
+            )
+            return [bought, _consume(bought, EMERGENCY, ticket_id, created_at, note)]
+        return _consume_stored(ledger, lot, ticket_id, created_at, now, note)
+    if ledger.covered_by_subscription(created_at):
+        return [
+            Draft(COVERED_BY_SUBSCRIPTION, occurred_at=created_at, ticket_id=ticket_id, note=note)
+        ]
+    lot = ledger.lot_for(EMAIL, created_at)
+    if lot is None:
+        raise PaymentRequired(
+            f"No support ticket credits available on account {account} at "
+            f"{created_at.isoformat()}: purchase a ticket to submit.",
+            field="account",
+            value=account,
+        )
+    return _consume_stored(ledger, lot, ticket_id, created_at, now, note)
+
+
+def _consume(lot: int | Draft, kind: str, ticket_id: str, at: datetime, note: str | None) -> Draft:
+    return Draft(
+        CONSUMPTION,
+        occurred_at=at,
+        quantity=-1,
+        credit_kind=kind,
+        lot=lot,
+        ticket_id=ticket_id,
+        note=note,
+    )
+
+
+def _consume_stored(
+    ledger: Ledger, lot: Entry, ticket_id: str, at: datetime, now: datetime, note: str | None
+) -> list[Draft]:
+    assert lot.credit_kind is not None
+    drafts = [_consume(lot.id, lot.credit_kind, ticket_id, at, note)]
+    after = ledger.appended(drafts)
+    adjustment = after.expiry_adjustment(after.lot(lot.id), now)
+    if adjustment is not None and adjustment.entry_type == EXPIRY_REVERSAL:
+        drafts.append(adjustment)
+    return drafts
+
+
+def _already_remedied(ledger: Ledger, ticket_id: str) -> Entry | None:
+    return next(
+        (e for e in ledger.ticket_entries(ticket_id) if e.entry_type in (REFUND, CREDIT_BACK)),
+        None,
+    )
+
+
+def plan_verified_bug(
+    ledger: Ledger, ticket_id: str, remedy: str, occurred_at: datetime, *, policy: str
+) -> list[Draft]:
+    """A verified bug: refund the ticket (money back) or credit it back (a new email lot)."""
+    if remedy not in REMEDIES:
+        raise InputError(
+            f"remedy {remedy!r} must be 'refund' or 'credit'", field="remedy", value=remedy
+        )
+    consumption = ledger.consumption_of(ticket_id)
+    if policy == EMERGENCY or (consumption is not None and consumption.credit_kind == EMERGENCY):
+        raise InputError(
+            f"ticket {ticket_id} is an emergency ticket: emergency tickets are never refunded "
+            "or credited back for a bug (their cost pays for the one-hour response)",
+            field="type",
+            value="verified_bug",
+        )
+    if consumption is None:
+        return []
+    done = _already_remedied(ledger, ticket_id)
+    if done is not None:
+        raise Conflict(
+            f"ticket {ticket_id} was already remedied ({done.entry_type} on "
+            f"{done.occurred_at.isoformat()})",
+            field="remedy",
+            value=remedy,
+        )
+    assert consumption.lot_id is not None
+    lot = ledger.lot(consumption.lot_id)
+    if remedy == "refund":
+        return [_refund(lot, ticket_id, occurred_at, "verified bug")]
+    return [
+        Draft(
+            CREDIT_BACK,
+            occurred_at=occurred_at,
+            quantity=1,
+            credit_kind=EMAIL,
+            expires_at=expiry_of(occurred_at),
+            lot=lot.id,
+            ticket_id=ticket_id,
+            source="verified_bug",
+            note="verified bug: ticket credited back",
+        )
+    ]
+
+
+def plan_not_an_emergency(
+    ledger: Ledger, ticket_id: str, refund: bool, occurred_at: datetime
+) -> list[Draft]:
+    """An emergency judged not to be one: optionally refund its purchase. It continues as a
+    standard ticket without taking an email credit (the customer already paid for it)."""
+    if not refund:
+        return []
+    consumption = ledger.consumption_of(ticket_id)
+    if consumption is None:
+        return []
+    if consumption.credit_kind != EMERGENCY:
+        raise Conflict(
+            f"ticket {ticket_id} was not bought as an emergency ticket (it used an email "
+            "credit): there is no emergency purchase to refund",
+            field="refund",
+            value=refund,
+        )
+    done = _already_remedied(ledger, ticket_id)
+    if done is not None:
+        raise Conflict(
+            f"ticket {ticket_id} was already refunded ({done.occurred_at.isoformat()})",
+            field="refund",
+            value=refund,
+        )
+    assert consumption.lot_id is not None
+    return [_refund(ledger.lot(consumption.lot_id), ticket_id, occurred_at, "not an emergency")]
+
+
+def _refund(lot: Entry, ticket_id: str, at: datetime, why: str) -> Draft:
+    return Draft(
+        REFUND,
+        occurred_at=at,
+        quantity=0,
+        credit_kind=lot.credit_kind,
+        lot=lot.id,
+        ticket_id=ticket_id,
+        price_per_ticket=lot.price_per_ticket,
+        note=f"{why}: ticket price refunded",
+    )

@@ -1,0 +1,163 @@
+"""The escalation scheduler: a pure `tick(now)` and the APScheduler loop that drives it.
+
+The database owns timing; APScheduler (in-memory job store) only wakes this process: the
+poll job runs every `poll_s` (and at once when `wake()` is called, e.g. after a ticket write
+planned a near timer), and a retention job prunes old rows. Any number of processes may run
+the loop against one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.orm import Session, sessionmaker
+
+from sla_engine.escalation.delivery import Deliverer, DeliverReport
+from sla_engine.escalation.firing import FireReport, TimerFiring
+from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
+from sla_engine.escalation.notifiers import HttpSender
+from sla_engine.escalation.settings import EscalationSettings
+from sla_engine.escalation.timers import Calendars, default_calendars
+
+log = logging.getLogger(__name__)
+FIRE_JOB = "escalations-fire"
+DELIVER_JOB = "escalations-deliver"
+PRUNE_JOB = "escalations-prune"
+MAX_PASSES_PER_TICK = 50
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _writer_turn(sessions: sessionmaker[Session]) -> AbstractContextManager[Any]:
+    """SQLite has one writer: this process's firing and delivery threads take turns on a
+    lock instead of sleeping in SQLite's busy handler. PostgreSQL needs no turn."""
+    bind = sessions.kw.get("bind")
+    if getattr(getattr(bind, "dialect", None), "name", "") == "sqlite":
+        return threading.Lock()
+    return nullcontext()
+
+
+@dataclass
+class TickReport:
+    fire: FireReport
+    deliver: DeliverReport
+
+
+class EscalationEngine:
+    """Fires due timers and delivers due notifications for one process."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, destinations: Mapping[str, Any],
+                 policies: Mapping[str, Any], settings: EscalationSettings | None = None,
+                 clock: Callable[[], datetime] = utcnow, calendars: Calendars = default_calendars,
+                 sender: HttpSender | None = None, worker: str | None = None) -> None:
+        self.sessions = sessions
+        self.settings = settings or EscalationSettings.from_env()
+        self.clock = clock
+        self.worker = worker or worker_name()
+        self.db_turn = _writer_turn(sessions)
+        self.firing = TimerFiring(destinations, policies, calendars,
+                                  batch=self.settings.fire_batch)
+        self.deliverer = Deliverer(sessions, destinations, self.settings, clock=clock,
+                                   worker=self.worker, sender=sender, db_turn=self.db_turn)
+        self._scheduler: BackgroundScheduler | None = None
+
+    # -- the pure step --
+
+    def fire_due(self, now: datetime) -> FireReport:
+        with self.db_turn, self.sessions.begin() as session:
+            return self.firing.fire_due(session, now)
+
+    def deliver_due(self, now: datetime) -> DeliverReport:
+        return self.deliverer.deliver_due(now)
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """One pass: fire what is due at `now`, then deliver what may go out at `now`."""
+        when = self.clock() if now is None else now
+        return TickReport(self.fire_due(when), self.deliver_due(when))
+
+    def fire_pending(self) -> None:
+        """Fire until no full batch is left (bounded, so the loop stays live)."""
+        for _ in range(MAX_PASSES_PER_TICK):
+            if not self.fire_due(self.clock()).full_batch:
+                return
+
+    def deliver_pending(self) -> None:
+        """Deliver until no full batch is left (bounded, so the loop stays live)."""
+        for _ in range(MAX_PASSES_PER_TICK):
+            if not self.deliver_due(self.clock()).full_batch:
+                return
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete finished rows older than the retention period."""
+        when = self.clock() if now is None else now
+        cutoff = when - timedelta(days=self.settings.retention_days)
+        with self.sessions.begin() as session:
+            d = EscalationDelivery
+            gone = session.execute(sa.delete(d).where(
+                d.status.in_(("sent", "dead", "cancelled")), d.updated_at < cutoff))
+            t = EscalationTimer
+            gone_timers = session.execute(sa.delete(t).where(
+                t.status.in_(("fired", "skipped", "cancelled")), t.updated_at < cutoff))
+            return int(gone.rowcount + gone_timers.rowcount)  # type: ignore[attr-defined]
+
+    # -- the loop --
+
+    def start(self) -> Callable[[], None]:
+        """Start the background loops; returns the function that stops them.
+
+        Firing and delivery are separate jobs (threads), so a slow receiver never delays
+        the firing of the next due timers."""
+        scheduler = BackgroundScheduler(timezone=UTC)
+        for job_id, work in ((FIRE_JOB, self.fire_pending), (DELIVER_JOB, self.deliver_pending)):
+            scheduler.add_job(self._guarded(work), "interval", seconds=self.settings.poll_s,
+                              id=job_id, max_instances=1, coalesce=True,
+                              next_run_time=datetime.now(UTC))
+        scheduler.add_job(self._guarded(self.prune), "interval", hours=1, id=PRUNE_JOB,
+                          max_instances=1, coalesce=True)
+        scheduler.start()
+        self._scheduler = scheduler
+        return self.stop
+
+    def wake(self) -> None:
+        """Run the loops now (a nearer timer or a replay was just written in this process)."""
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running:
+            return
+        for job_id in (FIRE_JOB, DELIVER_JOB):
+            try:
+                scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+            except Exception:  # the scheduler may be shutting down; polling covers it
+                log.debug("wake ignored", exc_info=True)
+
+    def stop(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=True)
+        self.deliverer.close()
+
+    @staticmethod
+    def _guarded(work: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("escalation job %s failed; retrying at the next poll",
+                              getattr(work, "__name__", work))
+        return run

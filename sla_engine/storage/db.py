@@ -1,0 +1,203 @@
+"""Engines, sessions and schema migrations for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout, foreign keys on, and every transaction opened
+with `BEGIN IMMEDIATE`, so writers queue up instead of failing half-way: a claim or a credit
+consumption that reads then writes is race-free. PostgreSQL goes through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sla_engine.errors import ConfigError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30
+POSTGRES_DRIVERNAMES = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
+MODEL_MODULES = (
+    "sla_engine.storage.models",
+    "sla_engine.escalation.models",
+    "sla_engine.credits.models",
+)
+# Any constant 64-bit key: every engine process upgrading one database queues on it.
+_MIGRATION_LOCK_KEY = 0x51A_E61E
+
+
+def masked(url: str | URL) -> str:
+    """The URL as text with its password hidden, safe for error messages and logs."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def parse_database_url(url: str) -> URL:
+    """Validate a database URL; PostgreSQL URLs are pointed at the psycopg 3 driver."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("database_url must be a non-empty URL", field="database_url", value=url)
+    text = url.strip()
+    if text.startswith("postgres://"):
+        text = "postgresql://" + text[len("postgres://") :]
+    try:
+        parsed = sa.make_url(text)
+    except ArgumentError:
+        raise ConfigError(
+            f"database_url {masked(url)!r} is not a database URL "
+            "(expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)",
+            field="database_url",
+            value=masked(url),
+        ) from None
+    if parsed.drivername in POSTGRES_DRIVERNAMES:
+        if not parsed.database:
+            raise ConfigError(
+                f"database_url {masked(url)!r} names no database (.../DBNAME)",
+                field="database_url",
+                value=masked(url),
+            )
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        _check_sqlite_path(parsed, url)
+        return parsed
+    raise ConfigError(
+        f"database_url {masked(url)!r} uses an unsupported database "
+        f"{parsed.drivername!r}: use sqlite:///PATH or postgresql+psycopg://...",
+        field="database_url",
+        value=masked(url),
+    )
+
+
+def _check_sqlite_path(parsed: URL, original: str) -> None:
+    path = parsed.database
+    if not path or path == ":memory:":
+        raise ConfigError(
+            "database_url: an in-memory SQLite database cannot be shared between the "
+            "engine's connections and processes; give a file path (sqlite:///PATH)",
+            field="database_url",
+            value=original,
+        )
+    if path.startswith("file:"):
+        return
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"database_url {original!r}: the folder {str(folder)!r} does not exist",
+            field="database_url",
+            value=original,
+        )
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` (SQLite file or PostgreSQL), set up for safe concurrent writers."""
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # The driver must not open transactions itself: the "begin" listener does it.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def load_model_modules() -> sa.MetaData:
+    """Import every models module that exists and return the shared metadata."""
+    for name in MODEL_MODULES:
+        package = name.rsplit(".", 1)[0]
+        if importlib.util.find_spec(package) is None:
+            continue
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    from sla_engine.storage.models import Base
+
+    return Base.metadata
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """Alembic configured in code: works from an installed package, no alembic.ini needed."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        rendered = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade(url: str) -> None:
+    """Bring the schema to the latest revision; idempotent and safe from several processes.
+
+    On PostgreSQL the processes queue on an advisory lock; on SQLite the migration's
+    `BEGIN IMMEDIATE` transaction serialises them.
+    """
+    engine = make_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            postgres = engine.dialect.name == "postgresql"
+            if postgres:
+                conn.execute(sa.select(sa.func.pg_advisory_lock(_MIGRATION_LOCK_KEY)))
+                conn.commit()
+            try:
+                config = alembic_config(engine.url)
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                conn.commit()
+            except CommandError as exc:
+                raise ConfigError(
+                    f"database_url {masked(url)!r}: cannot migrate the database ({exc}); "
+                    "is it from a newer sla_engine?",
+                    field="database_url",
+                    value=masked(url),
+                ) from None
+            finally:
+                if postgres:
+                    conn.rollback()
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(_MIGRATION_LOCK_KEY)))
+                    conn.commit()
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    engine = make_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
