@@ -25,18 +25,20 @@ from sla_engine.calendar_file import (
     read_calendar_file,
 )
 from sla_engine.errors import CalendarError, InputError
+from sla_engine.instant import ZonedInstant
 from sla_engine.timeline import EPOCH, MICROSECOND, Int64Array, Timeline
 
 _EPOCH_ORDINAL = EPOCH.toordinal()
 _DAY_US = 86_400_000_000
 _ZERO = timedelta(0)
+_PLAIN = (datetime, ZonedInstant)  # fast path: no pendulum or other subclass
 _FLOAT_EXACT_US = 2**32 * 1_000_000  # |seconds| < 2**32: years 1833..2106
 _SUB_MICROSECOND = ("ns", "ps", "fs", "as")  # floored to whole microseconds
 
 
 def instant_us(value: Any, argument: str) -> int:
     """An aware datetime (stdlib or pendulum) as exact microseconds since the epoch."""
-    if type(value) is datetime:
+    if type(value) in _PLAIN:
         try:
             return (value - EPOCH) // MICROSECOND
         except TypeError:
@@ -162,9 +164,13 @@ class Calendar:
         if -_FLOAT_EXACT_US < us < _FLOAT_EXACT_US:
             # exact here: us / 1e6 is within 0.24 us of the true value and
             # fromtimestamp rounds to the nearest microsecond (and is 2x faster)
-            return datetime.fromtimestamp(us / 1e6, self.tz)
+            return ZonedInstant.fromtimestamp(us / 1e6, self.tz)
         try:
-            return (EPOCH + timedelta(microseconds=us)).astimezone(self.tz)
+            local = (EPOCH + timedelta(microseconds=us)).astimezone(self.tz)
+            return ZonedInstant(
+                local.year, local.month, local.day, local.hour, local.minute, local.second,
+                local.microsecond, tzinfo=self.tz, fold=local.fold,
+            )
         except OverflowError:
             raise CalendarError(
                 f"{self.name}: result beyond the supported range of dates",
@@ -179,7 +185,7 @@ class Calendar:
         when open, else the next opening.
         """
         try:  # the hot path, inlined; anything unusual goes through instant_us
-            s = (start - EPOCH) // MICROSECOND if type(start) is datetime else None
+            s = (start - EPOCH) // MICROSECOND if type(start) in _PLAIN else None
         except TypeError:
             s = None
         if s is None:
@@ -190,7 +196,7 @@ class Calendar:
             d = duration_us(duration, "duration")
         end = self.timeline.add(s, d)
         if -_FLOAT_EXACT_US < end < _FLOAT_EXACT_US:
-            return datetime.fromtimestamp(end / 1e6, self.tz)
+            return ZonedInstant.fromtimestamp(end / 1e6, self.tz)
         return self._datetime(end)
 
     def subtract(self, end: datetime, duration: timedelta) -> datetime:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from sla_engine.errors import ConfigError
 from sla_engine.policies import Policy, default_policies, parse_policies
+from sla_engine.toml_reader import TableReader
 
 DATABASE_URL_ENV = "SLA_ENGINE_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///sla-engine.db"
@@ -79,31 +80,10 @@ def check_url(url: Any, *, file: str, key: str) -> str:
 
 
 @dataclass
-class _ConfigParser:
+class _ConfigParser(TableReader):
     """Reads one parsed TOML document into a :class:`ServiceConfig`."""
 
-    file: str
     env: Mapping[str, str]
-
-    def error(self, key: str, value: Any, reason: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {key} = {value!r}: {reason}", field=key, value=value)
-
-    def table(self, key: str, value: Any) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.error(key, value, "expected a table")
-        return value
-
-    def unknown_keys(self, key: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-        for name in table:
-            if name not in allowed:
-                full = f"{key}.{name}" if key else name
-                raise self.error(full, table[name],
-                                 f"unknown key (expected one of: {', '.join(allowed)})")
-
-    def string(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, value, "expected a non-empty string")
-        return value
 
     def database_url(self, doc: Mapping[str, Any]) -> str | None:
         if "database" not in doc:

@@ -29,7 +29,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from sla_engine.durations import format_duration, parse_duration
-from sla_engine.errors import ConfigError, InputError, SlaEngineError
+from sla_engine.errors import InputError, SlaEngineError
+from sla_engine.toml_reader import TableReader
 
 METRICS: tuple[str, ...] = ("first_response", "next_response", "resolution")
 RETARGET_MODES: tuple[str, ...] = ("from_change", "from_start")
@@ -182,32 +183,12 @@ def _default_calendar_loader(name: str) -> Any:
 
 
 @dataclass
-class _PolicyParser:
+class _PolicyParser(TableReader):
     """Validates one config file's ``[policies]`` table; every error names file, key and value."""
 
-    file: str
     destinations: Collection[str]
     calendars: Callable[[str], Any]
     _checked_calendars: set[str] = field(default_factory=set)
-
-    def error(self, key: str, value: Any, reason: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {key} = {value!r}: {reason}", field=key, value=value)
-
-    def table(self, key: str, value: Any) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.error(key, value, "expected a table")
-        return value
-
-    def unknown_keys(self, key: str, table: Mapping[str, Any], allowed: Collection[str]) -> None:
-        for name in table:
-            if name not in allowed:
-                raise self.error(f"{key}.{name}", table[name],
-                                 f"unknown key (expected one of: {', '.join(allowed)})")
-
-    def string(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(key, value, "expected a non-empty string")
-        return value
 
     def duration(self, key: str, value: Any, *, positive: bool = True) -> timedelta:
         if not isinstance(value, str):

@@ -228,18 +228,26 @@ def _split_by_limits(
     hours: np.ndarray[Any, Any], target_s: float | None, breach_s: float | None
 ) -> tuple[list[np.ndarray[Any, Any]], list[str], list[str]]:
     """Response times cut at the target and the breach, each part with its colour and label."""
-    target_h = np.inf if target_s is None else target_s / 3600.0
-    breach_h = np.inf if breach_s is None else breach_s / 3600.0
-    parts = [
-        (hours[hours <= target_h], "#55A868", "within target"),
-        (hours[(hours > target_h) & (hours <= breach_h)], "#4C72B0", "after target, within breach"),
-        (hours[hours > breach_h], "#C44E52", "breached"),
-    ]
-    if target_s is None:
-        parts = parts[1:]
-    if breach_s is None:
-        parts = parts[:-1]
-    return [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
+    cuts: list[tuple[float, str, str]] = []
+    if target_s is not None:
+        cuts.append((target_s / 3600.0, "#55A868", "within target"))
+    if breach_s is not None:
+        label = "after target, within breach" if target_s is not None else "within breach"
+        cuts.append((breach_s / 3600.0, "#4C72B0", label))
+    last_colour, last_label = ("#C44E52", "breached") if breach_s is not None else (
+        ("#4C72B0", "after target") if target_s is not None else ("#4C72B0", "answered")
+    )
+    parts, colours, labels = [], [], []
+    low = -np.inf
+    for high, colour, label in sorted(cuts):
+        parts.append(hours[(hours > low) & (hours <= high)])
+        colours.append(colour)
+        labels.append(label)
+        low = high
+    parts.append(hours[hours > low])
+    colours.append(last_colour)
+    labels.append(last_label)
+    return parts, colours, labels
 
 
 def _bins(top_h: float) -> np.ndarray[Any, Any]:

@@ -726,3 +726,22 @@ def test_intervals_that_cross_new_year_are_one_interval() -> None:
     assert cal.subtract(one_am, 3 * H) == datetime(2026, 12, 26, tzinfo=UTC)  # previous close
     always = load_calendar("24x7")
     assert always.open_intervals(eve, eve + 4 * H) == [(eve, eve + 4 * H)]
+
+
+def test_results_in_the_repeated_hour_compare_as_instants() -> None:
+    """Python's own == is False across zones in a fall-back hour; results still compare right."""
+    cal = cal_from(
+        'name = "ny"\ntimezone = "America/New_York"\n[hours]\n'
+        + "".join(f'{d} = ["00:00-24:00"]\n' for d in ("mon", "tue", "wed", "thu", "fri"))
+        + 'sat = ["00:00-24:00"]\nsun = ["00:00-24:00"]\n'
+    )
+    start = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 01:00 EDT, an hour before clocks go back
+    second_0130 = cal.add(start, timedelta(minutes=90))  # 06:30Z = 01:30 EST (fold=1)
+    first_0145 = cal.add(start, timedelta(minutes=45))  # 05:45Z = 01:45 EDT (fold=0)
+    utc = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    assert (second_0130.hour, second_0130.minute, second_0130.fold) == (1, 30, 1)
+    assert second_0130 == utc and utc == second_0130
+    assert hash(second_0130) == hash(utc) and {second_0130} == {utc}
+    assert first_0145 < second_0130 and second_0130 > first_0145
+    assert second_0130 != first_0145
+    assert cal.add(second_0130, timedelta(0)) == utc

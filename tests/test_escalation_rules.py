@@ -128,3 +128,12 @@ def test_a_claim_never_holds_more_than_the_senders_finish_within_half_a_lease() 
                               claim_batch=500).claim_limit == 60
     assert EscalationSettings(concurrency=4, lease_s=60, send_timeout_s=1,
                               claim_batch=50).claim_limit == 50
+
+
+def test_without_rules_the_timer_hook_stays_out_of_ticket_writes() -> None:
+    from sla_engine.escalation.timers import EscalationTimerHook
+    from sla_engine.policies import default_policies
+
+    hook = EscalationTimerHook(default_policies(), {})
+    assert not hook.enabled
+    hook.on_state(None, None, None, T0)  # type: ignore[arg-type]  # returns before any I/O

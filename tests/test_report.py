@@ -105,3 +105,27 @@ def test_plot_writes_a_png(tmp_path, target: float | None, breach: float | None)
 def test_plot_of_no_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = plot_attainment([], tmp_path / "empty.png", now=NOW)
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("target", "breach", "labels", "sizes"),
+    [
+        (3600.0, 14400.0, ["within target", "after target, within breach", "breached"], [2, 2, 1]),
+        (None, 3600.0, ["within breach", "breached"], [2, 3]),
+        (3600.0, None, ["within target", "after target"], [2, 3]),
+        (None, None, ["answered"], [5]),
+    ],
+)
+def test_plot_groups_partition_the_response_times(
+    target: float | None, breach: float | None, labels: list[str], sizes: list[int]
+) -> None:
+    """Every answered ticket lands in exactly one coloured group, cut at target and breach."""
+    import numpy as np
+
+    from sla_engine.report import _split_by_limits
+
+    hours = np.array([0.5, 1.0, 2.0, 4.0, 9.0])
+    parts, colours, names = _split_by_limits(hours, target, breach)
+    assert names == labels
+    assert [len(p) for p in parts] == sizes
+    assert len(colours) == len(parts)

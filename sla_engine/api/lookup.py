@@ -6,6 +6,7 @@ arbitrary files. Unknown names are a 422 naming the body field, or a 404 for a p
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -17,7 +18,7 @@ CALENDAR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 DEFAULT_METRIC = "first_response"
 RECENT_S = 1.0
 """How long a looked-up calendar is reused before `load_calendar` checks its file again."""
-_recent: dict[str, tuple[float, Any]] = {}
+_recent: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
 def calendar_named(name: Any, field: str, *, in_path: bool = False) -> Any:
@@ -27,7 +28,8 @@ def calendar_named(name: Any, field: str, *, in_path: bool = False) -> Any:
     if not isinstance(name, str) or not CALENDAR_NAME.match(name) or name.endswith(".toml"):
         raise _unknown_calendar(name, field, in_path, "is not a calendar name")
     now = time.monotonic()
-    recent = _recent.get(name)
+    key = (name, os.environ.get("SLA_ENGINE_CALENDARS", ""))
+    recent = _recent.get(key)
     if recent is not None and recent[0] > now:
         return recent[1]
     try:
@@ -36,7 +38,7 @@ def calendar_named(name: Any, field: str, *, in_path: bool = False) -> Any:
         if name in list_calendars():
             raise  # the file exists but is broken: its own error says where
         raise _unknown_calendar(name, field, in_path, "no such calendar") from None
-    _recent[name] = (now + RECENT_S, calendar)
+    _recent[key] = (now + RECENT_S, calendar)
     return calendar
 
 

@@ -1,9 +1,11 @@
 """`POST /v1/deadlines` and `POST /v1/deadlines/batch`.
 
-The batch endpoint is the hot path: its body is parsed with `json.loads` and a tight loop into
-two int64 arrays (epoch microseconds), answered by one vectorised `Calendar.add_many` call and
-formatted back per distinct UTC hour. Pydantic would build 10,000 models for nothing; the
-OpenAPI schema still documents the body (`BatchRequest`).
+The batch endpoint is the hot path: its body is parsed with `json.loads` and column-wise
+comprehensions into two int64 arrays (epoch microseconds), answered by one vectorised
+`Calendar.add_many` call and formatted back with one zone lookup per distinct UTC day.
+Pydantic would build 10,000 models for nothing; the OpenAPI schema still documents the body
+(`BatchRequest`). The single endpoint validates with pydantic's JSON parser directly, skipping
+FastAPI's generic body handling (about a third of its cost).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from sla_engine.errors import InputError, SlaEngineError
 router = APIRouter(tags=["deadlines"])
 
 MAX_BATCH_BODY_BYTES = 16 * 1024 * 1024
+MAX_DEADLINE_BODY_BYTES = 64 * 1024
 _BATCH_ITEM_KEYS = frozenset({"start", "duration"})
 
 
@@ -61,9 +64,6 @@ def _inline_schema(model: Any) -> dict[str, Any]:
         return node
 
     return dict(resolve(schema))
-
-
-MAX_DEADLINE_BODY_BYTES = 64 * 1024
 
 
 @router.post(

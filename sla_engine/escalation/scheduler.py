@@ -124,6 +124,10 @@ class EscalationEngine:
 
         Firing and delivery are separate jobs (threads), so a slow receiver never delays
         the firing of the next due timers."""
+        # "skipped: maximum number of running instances reached" is the normal case when a
+        # pass outlasts the poll interval; it is not worth a warning per poll.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
         scheduler = BackgroundScheduler(timezone=UTC)
         for job_id, work in ((FIRE_JOB, self.fire_pending), (DELIVER_JOB, self.deliver_pending)):
             scheduler.add_job(self._guarded(work), "interval", seconds=self.settings.poll_s,

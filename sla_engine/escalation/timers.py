@@ -52,6 +52,11 @@ class EscalationTimerHook:
         self.calendars = calendars
         self.wake = wake
         self.wake_within = wake_within
+        # With no rule anywhere no timer can exist: ticket writes then skip the timer queries.
+        self.enabled = any(mp.escalate or mp.repeat_after_breach
+                           for policy in policies.values() for mp in policy.metrics.values())
+        self.pagerduty = any(getattr(d, "type", "") == "pagerduty"
+                             for d in destinations.values())
 
     def on_create(self, session: Session, ticket: Any, request: Any, now: datetime) -> None:
         """Nothing to do before the first state is computed."""
@@ -60,6 +65,8 @@ class EscalationTimerHook:
         """Timers follow the state (`on_state`), not single events."""
 
     def on_state(self, session: Session, ticket: Any, state: Any, now: datetime) -> None:
+        if not self.enabled:
+            return
         policy = self.policies.get(state.policy)
         soonest: datetime | None = None
         for name, metric_state in state.metrics.items():
@@ -108,7 +115,8 @@ class EscalationTimerHook:
         if not running and not is_paused(metric_state):
             outbox.cancel_queued(session, ticket_id=ticket_id, metric=metric_state.metric,
                                  cycle=None, now=now, reason=f"metric {metric_state.status}")
-        self._resolve_stopped_incidents(session, ticket_id, metric_state, running, now)
+        if self.pagerduty:
+            self._resolve_stopped_incidents(session, ticket_id, metric_state, running, now)
         return soonest
 
     @staticmethod

@@ -1,0 +1,70 @@
+"""Calendar results: aware datetimes that compare as instants.
+
+Python compares two datetimes of one zone by wall clock, ignoring `fold`, and calls any
+inter-zone `==` False when either time falls in a repeated (fall-back) hour (PEP 495). A
+deadline at 01:30 EST on the night clocks go back would then differ from the same instant in
+UTC. SPEC section 1 says results compare as instants, so they are this subclass.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = 86_400_000_000
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+
+
+def _utc_us(value: datetime) -> int | None:
+    offset = value.utcoffset()
+    if offset is None:
+        return None
+    wall = (value.toordinal() - _EPOCH_ORDINAL) * _DAY_US + (
+        (value.hour * 3600 + value.minute * 60 + value.second) * 1_000_000 + value.microsecond
+    )
+    return wall - offset // timedelta(microseconds=1)
+
+
+class ZonedInstant(datetime):
+    """A datetime in a calendar's zone whose comparisons and hash are those of its instant."""
+
+    __slots__ = ()
+
+    def _pair(self, other: Any) -> tuple[int, int] | None:
+        if not isinstance(other, datetime):
+            return None
+        mine, theirs = _utc_us(self), _utc_us(other)
+        if mine is None or theirs is None:
+            return None
+        return mine, theirs
+
+    def __eq__(self, other: object) -> bool:
+        pair = self._pair(other)
+        if pair is None:
+            return datetime.__eq__(self, other) if isinstance(other, datetime) else False
+        return pair[0] == pair[1]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __lt__(self, other: datetime) -> bool:  # type: ignore[override]
+        pair = self._pair(other)
+        return super().__lt__(other) if pair is None else pair[0] < pair[1]
+
+    def __le__(self, other: datetime) -> bool:  # type: ignore[override]
+        pair = self._pair(other)
+        return super().__le__(other) if pair is None else pair[0] <= pair[1]
+
+    def __gt__(self, other: datetime) -> bool:  # type: ignore[override]
+        pair = self._pair(other)
+        return super().__gt__(other) if pair is None else pair[0] > pair[1]
+
+    def __ge__(self, other: datetime) -> bool:  # type: ignore[override]
+        pair = self._pair(other)
+        return super().__ge__(other) if pair is None else pair[0] >= pair[1]
+
+    def __hash__(self) -> int:
+        us = _utc_us(self)
+        assert us is not None
+        return hash(_EPOCH + timedelta(microseconds=us))
