@@ -9,13 +9,15 @@ inside the same transaction: one that raises rolls the whole request back.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.clock import Event, TicketState, evaluate
@@ -202,7 +204,69 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def event_view(row: TicketEvent) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A row of the event log, read as plain values (no ORM identity to track)."""
+
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: datetime
+    data: Mapping[str, Any]
+    received_at: datetime
+
+
+LogRow = TicketEvent | StoredEvent
+
+_EVENT_COLUMNS = (
+    TicketEvent.seq,
+    TicketEvent.event_id,
+    TicketEvent.type,
+    TicketEvent.occurred_at,
+    TicketEvent.data,
+    TicketEvent.received_at,
+)
+_METRIC_FIELDS = (
+    "cycle",
+    "status",
+    "policy",
+    "calendar",
+    "started_at",
+    "target_at",
+    "breach_at",
+    "stopped_at",
+    "business_elapsed_s",
+)
+METRICS_TABLE = cast(Table, TicketMetric.__table__)
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def metric_values(state: TicketState) -> dict[str, dict[str, Any]]:
+    """The `ticket_metrics` columns (but `updated_at`) each metric of `state` stores."""
+    return {
+        name: {
+            "cycle": metric.cycle,
+            "status": metric.status,
+            "policy": state.policy,
+            "calendar": metric.calendar,
+            "started_at": metric.started_at,
+            "target_at": metric.target_at,
+            "breach_at": metric.breach_at,
+            "stopped_at": metric.stopped_at,
+            "business_elapsed_s": float(metric.business_elapsed_s),
+        }
+        for name, metric in state.metrics.items()
+    }
+
+
+def is_transient(exc: Exception) -> bool:
+    """A conflict between concurrent transactions that a retry of the request resolves."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES
+
+
+def event_view(row: LogRow) -> dict[str, Any]:
     return {
         **row.data,
         "event_id": row.event_id,
@@ -213,7 +277,7 @@ def event_view(row: TicketEvent) -> dict[str, Any]:
     }
 
 
-def clock_event(row: TicketEvent) -> Event:
+def clock_event(row: LogRow) -> Event:
     return Event(
         event_id=row.event_id,
         type=row.type,
@@ -224,6 +288,46 @@ def clock_event(row: TicketEvent) -> Event:
 
 
 # --- the service ---------------------------------------------------------------------------
+
+
+def _load_calendar(name: str) -> Any:
+    from sla_engine.calendar import load_calendar
+
+    return load_calendar(name)
+
+
+class RecentCalendars:
+    """`load_calendar` remembered for `ttl` seconds.
+
+    The loader looks the file up and checks its mtime on every call; a ticket write needs
+    the same one or two calendars each time, so they are re-checked at most once per `ttl`.
+    """
+
+    def __init__(self, loader: Callable[[str], Any] = _load_calendar, ttl: float = 1.0) -> None:
+        self.loader = loader
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Any:
+        now = time.monotonic()
+        seen = self._seen.get(name)
+        if seen is not None and now - seen[0] < self.ttl:
+            return seen[1]
+        calendar = self.loader(name)
+        with self._lock:
+            self._seen[name] = (now, calendar)
+        return calendar
+
+
+_TICKET_BY_ID = select(Ticket).where(Ticket.id == bindparam("ticket_id"))
+_TICKET_LOCKED = _TICKET_BY_ID.with_for_update().execution_options(populate_existing=True)
+_EVENTS_OF_TICKET = (
+    select(*_EVENT_COLUMNS)
+    .where(TicketEvent.ticket_id == bindparam("ticket_id"))
+    .order_by(TicketEvent.seq)
+)
+_INSERT_EVENT = insert(TicketEvent).returning(TicketEvent.seq)
 
 
 class TicketService:
@@ -241,6 +345,7 @@ class TicketService:
         self.config = config
         self.clock = clock
         self.hooks: list[TicketHook] = list(hooks)
+        self.calendars = RecentCalendars()
 
     def add_hook(self, hook: TicketHook) -> None:
         self.hooks.append(hook)
@@ -265,9 +370,17 @@ class TicketService:
     def add_event(self, ticket_id: str, req: EventCreate) -> dict[str, Any]:
         """Append an event; an event_id already stored is a no-op answered with `duplicate`."""
         check_event_request(req, self.config.policies)
-        now = self.clock()
-        with self.sessionmaker() as session, session.begin():
-            return self.add_event_in_session(session, ticket_id, req, now)
+        for attempt in (1, 2, 3):
+            now = self.clock()
+            try:
+                with self.sessionmaker() as session, session.begin():
+                    return self.add_event_in_session(session, ticket_id, req, now)
+            except (IntegrityError, OperationalError) as exc:
+                # A concurrent transaction won a race (a row it inserted first, a deadlock):
+                # everything was rolled back, so the request is replayed from the start.
+                if attempt == 3 or not is_transient(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     def get_ticket(self, ticket_id: str) -> dict[str, Any]:
         """The ticket's fields, its events in replay order and its SLA state now."""
@@ -315,7 +428,7 @@ class TicketService:
         session.flush()
         for hook in self.hooks:
             hook.on_create(session, ticket, req, now)
-        state = self._refresh(session, ticket, now)
+        state = self._refresh(session, ticket, now, [])
         return {**ticket_view(ticket), "events": [], "sla": state.to_json(), "created": True}
 
     def add_event_in_session(
@@ -324,13 +437,10 @@ class TicketService:
         """Append an event inside `session`'s transaction, holding the ticket row's lock."""
         check_event_request(req, self.config.policies)
         ticket = self._find(session, ticket_id, lock=True)
-        stored = session.scalar(
-            select(TicketEvent).where(
-                TicketEvent.ticket_id == ticket.id, TicketEvent.event_id == req.event_id
-            )
-        )
+        rows = self._event_rows(session, ticket.id)
+        stored = next((r for r in rows if r.event_id == req.event_id), None)
         if stored is not None:
-            state = self._evaluate(ticket, self._event_rows(session, ticket.id), now)
+            state = self._evaluate(ticket, rows, now)
             return self._event_answer(ticket, stored, state, duplicate=True)
         if req.occurred_at < ticket.created_at:
             raise InputError(
@@ -339,20 +449,23 @@ class TicketService:
                 field="occurred_at",
                 value=req.occurred_at.isoformat(),
             )
-        row = TicketEvent(
-            ticket_id=ticket.id,
-            event_id=req.event_id,
-            type=req.type,
-            occurred_at=req.occurred_at,
-            data=dict(req.data),
-            received_at=now,
-        )
-        session.add(row)
-        session.flush()
+        data = dict(req.data)
+        seq = session.execute(
+            _INSERT_EVENT,
+            {
+                "ticket_id": ticket.id,
+                "event_id": req.event_id,
+                "type": req.type,
+                "occurred_at": req.occurred_at,
+                "data": data,
+                "received_at": now,
+            },
+        ).scalar_one()
+        row = StoredEvent(seq, req.event_id, req.type, req.occurred_at, data, now)
         event = clock_event(row)
         for hook in self.hooks:
             hook.on_event(session, ticket, event, now)
-        state = self._refresh(session, ticket, now)
+        state = self._refresh(session, ticket, now, [*rows, row])
         return self._event_answer(ticket, row, state, duplicate=False)
 
     def state_in_session(self, session: Session, ticket_id: str, now: datetime) -> TicketState:
@@ -395,20 +508,19 @@ class TicketService:
     def _find(
         self, session: Session, ticket_id: str, *, lock: bool = False, missing_ok: bool = False
     ) -> Ticket:
-        query = select(Ticket).where(Ticket.id == ticket_id)
-        if lock:
-            query = query.with_for_update().execution_options(populate_existing=True)
-        ticket = session.scalar(query)
+        query = _TICKET_LOCKED if lock else _TICKET_BY_ID
+        ticket = session.scalar(query, {"ticket_id": ticket_id})
         if ticket is None and not missing_ok:
             raise NotFound(f"no ticket {ticket_id!r}", field="ticket_id", value=ticket_id)
         return ticket  # type: ignore[return-value]
 
     @staticmethod
-    def _event_rows(session: Session, ticket_id: str) -> list[TicketEvent]:
-        query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-        return list(session.scalars(query.order_by(TicketEvent.seq)))
+    def _event_rows(session: Session, ticket_id: str) -> list[StoredEvent]:
+        """The ticket's log in arrival order, as plain values (one query, no ORM objects)."""
+        rows = session.execute(_EVENTS_OF_TICKET, {"ticket_id": ticket_id})
+        return [StoredEvent(*r) for r in rows]
 
-    def _evaluate(self, ticket: Ticket, rows: Sequence[TicketEvent], at: datetime) -> TicketState:
+    def _evaluate(self, ticket: Ticket, rows: Sequence[LogRow], at: datetime) -> TicketState:
         return evaluate(
             ticket.id,
             ticket.policy,
@@ -416,14 +528,25 @@ class TicketService:
             [clock_event(r) for r in rows],
             self.config.policies,
             at,
+            calendars=self.calendars,
         )
 
-    def _refresh(self, session: Session, ticket: Ticket, now: datetime) -> TicketState:
-        """Replay the log, store the derived ticket fields and metric rows, run on_state."""
-        rows = self._event_rows(session, ticket.id)
+    def _refresh(
+        self,
+        session: Session,
+        ticket: Ticket,
+        now: datetime,
+        rows: Sequence[LogRow] | None = None,
+    ) -> TicketState:
+        """Replay the log (`rows` when the caller holds it), store the derived ticket fields
+        and the metric rows that changed, run on_state."""
+        if rows is None:
+            rows = self._event_rows(session, ticket.id)
         state = self._evaluate(ticket, rows, now)
-        ticket.status = state.status
-        ticket.current_policy = state.policy
+        if ticket.status != state.status:
+            ticket.status = state.status
+        if ticket.current_policy != state.policy:
+            ticket.current_policy = state.policy
         self._store_metrics(session, ticket.id, state, now)
         session.flush()
         for hook in self.hooks:
@@ -432,32 +555,43 @@ class TicketService:
 
     @staticmethod
     def _store_metrics(session: Session, ticket_id: str, state: TicketState, now: datetime) -> None:
+        """Write only what differs from the stored rows (`updated_at` marks the last change)."""
+        table = METRICS_TABLE
+        columns = [table.c.metric, *(table.c[name] for name in _METRIC_FIELDS)]
         stored = {
-            m.metric: m
-            for m in session.scalars(
-                select(TicketMetric).where(TicketMetric.ticket_id == ticket_id)
-            )
+            r.metric: r._mapping
+            for r in session.execute(select(*columns).where(table.c.ticket_id == ticket_id))
         }
-        for name, metric in state.metrics.items():
-            row = stored.get(name) or TicketMetric(ticket_id=ticket_id, metric=name)
-            row.cycle = metric.cycle
-            row.status = metric.status
-            row.policy = state.policy
-            row.calendar = metric.calendar
-            row.started_at = metric.started_at
-            row.target_at = metric.target_at
-            row.breach_at = metric.breach_at
-            row.stopped_at = metric.stopped_at
-            row.business_elapsed_s = float(metric.business_elapsed_s)
-            row.updated_at = now
-            if name not in stored:
-                session.add(row)
-        for name in set(stored) - set(state.metrics):
-            session.delete(stored[name])
+        wanted = metric_values(state)
+        added = [
+            {"ticket_id": ticket_id, "metric": name, **values, "updated_at": now}
+            for name, values in wanted.items()
+            if name not in stored
+        ]
+        changed = [
+            {"b_metric": name, **values, "updated_at": now}
+            for name, values in wanted.items()
+            if name in stored and any(stored[name][k] != v for k, v in values.items())
+        ]
+        gone = [name for name in stored if name not in wanted]
+        if added:
+            session.execute(insert(table), added)
+        if changed:
+            session.execute(
+                update(table).where(
+                    table.c.ticket_id == ticket_id,
+                    table.c.metric == bindparam("b_metric"),
+                ),
+                changed,
+            )
+        if gone:
+            session.execute(
+                delete(table).where(table.c.ticket_id == ticket_id, table.c.metric.in_(gone))
+            )
 
     @staticmethod
     def _event_answer(
-        ticket: Ticket, row: TicketEvent, state: TicketState, *, duplicate: bool
+        ticket: Ticket, row: LogRow, state: TicketState, *, duplicate: bool
     ) -> dict[str, Any]:
         return {
             "ticket_id": ticket.id,

@@ -23,7 +23,7 @@ from sla_engine.service import build_services
 from tests.support.server import serve_app
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-SERVICE_DOC = Path(__file__).resolve().parent.parent / "docs" / "SERVICE.md"
+SERVICE_DOC = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @contextmanager
