@@ -8,7 +8,9 @@ minimal keep-alive HTTP server on 127.0.0.1). Two runs per setup:
 - steady: 200 escalations due per second -> lag p50 / p99 / max (target: p99 <= 1 s).
 
 Setups: SQLite (one worker), PostgreSQL (one worker, two workers). Counted per run: lost
-(not delivered) and doubled (a webhook-id received twice). `--quick` runs a tenth.
+(not delivered) and doubled (a webhook-id received twice), and the CPU time per delivery of
+the workers (start-up and idle polling included) and of the receiver, which shows whether
+the receiver, not the engine, is the bottleneck. `--quick` runs a tenth.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -27,6 +30,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,8 +100,25 @@ def run_receiver(port: int) -> None:
     asyncio.run(main())
 
 
+@dataclass
+class ReceiverProcess:
+    base: str
+    pid: int
+
+    def cpu_s(self) -> float:
+        """CPU seconds the receiver process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished (waited-for) children: the workers."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
-def receiver() -> Iterator[str]:
+def receiver() -> Iterator[ReceiverProcess]:
     import socket
 
     with socket.socket() as s:
@@ -109,7 +130,7 @@ def receiver() -> Iterator[str]:
     assert proc.stdout is not None
     proc.stdout.readline()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield ReceiverProcess(f"http://127.0.0.1:{port}", proc.pid)
     finally:
         proc.terminate()
         proc.wait()
@@ -248,8 +269,16 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def run(
-    kind: str, count: int, *, open_tickets: int, burst: int, steady_s: int, rate: int, base: str
+    kind: str,
+    count: int,
+    *,
+    open_tickets: int,
+    burst: int,
+    steady_s: int,
+    rate: int,
+    receiving: ReceiverProcess,
 ) -> list[dict[str, Any]]:
+    base = receiving.base
     results = []
     with database(kind) as url, tempfile.TemporaryDirectory() as folder:
         upgrade(url)
@@ -261,6 +290,7 @@ def run(
             n_due = burst if scenario == "burst" else steady_s * rate
             far = datetime.now(UTC) + timedelta(days=1)
             seed(url, [far] * (open_tickets - n_due), first=n_due)
+            workers_cpu, receiver_cpu = children_cpu_s(), receiving.cpu_s()
             with workers(url, base, count, Path(folder)):
                 start = datetime.now(UTC) + timedelta(seconds=2)
                 if scenario == "burst":
@@ -270,6 +300,8 @@ def run(
                 seed(url, due)
                 wait_delivered(url, len(due), timeout=max(120.0, len(due) / 50))
                 time.sleep(0.5)
+                receiver_cpu = receiving.cpu_s() - receiver_cpu
+            workers_cpu = children_cpu_s() - workers_cpu
             found = lags(url)
             stats = receiver_stats(base)
             span = max(found) if found else float("nan")
@@ -288,6 +320,10 @@ def run(
                     "lag_max_s": round(found[-1], 3) if found else None,
                     "lost": len(due) - stats["unique"],
                     "doubled": stats["doubled"],
+                    "worker_cpu_ms_per_delivery": round(workers_cpu / max(len(found), 1) * 1e3, 3),
+                    "receiver_cpu_ms_per_delivery": round(
+                        receiver_cpu / max(len(found), 1) * 1e3, 3
+                    ),
                 }
             )
             print(json.dumps(results[-1]), flush=True)
@@ -313,9 +349,9 @@ def main(argv: list[str]) -> int:
     setups = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)]
     if args.only:
         setups = [s for s in setups if s[0] == args.only]
-    with receiver() as base:
+    with receiver() as receiving:
         for kind, count in setups:
-            run(kind, count, base=base, **sizes)
+            run(kind, count, receiving=receiving, **sizes)
     return 0
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.escalation.rules import (
     BusinessCalendar,
     DueTimer,
+    Target,
     business_remaining_s,
     choose_firing,
     hold_until,
@@ -35,15 +36,17 @@ KIND_BY_TYPE = {"webhook": "webhook", "pagerduty": "trigger"}
 
 
 def insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert outbox rows in one statement; a row whose id exists is left as it is."""
+    """Insert outbox rows in one statement; a row whose id exists is left as it is. A Core
+    insert on the table: the rows are complete, so no ORM bookkeeping per row is needed."""
+    table = cast(sa.Table, EscalationDelivery.__table__)
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        session.execute(pg_insert(EscalationDelivery).on_conflict_do_nothing(), rows)
+        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        session.execute(sqlite_insert(EscalationDelivery).on_conflict_do_nothing(), rows)
+        session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
 
 
 @dataclass
@@ -63,6 +66,7 @@ class TimerFiring:
         self.policies = policies
         self.calendars = calendars
         self._memo: dict[str, BusinessCalendar] = {}
+        self._targets: dict[str, tuple[Target, ...]] = {}
         self.batch = batch
 
     def fire_due(self, session: Session, now: datetime) -> FireReport:
@@ -108,6 +112,15 @@ class TimerFiring:
             self._memo[name] = self.calendars(name)
         return self._memo[name]
 
+    def targets(self, text: str) -> tuple[Target, ...]:
+        """A timer's targets, parsed once per distinct JSON text (most timers share one)."""
+        found = self._targets.get(text)
+        if found is None:
+            if len(self._targets) > 1024:
+                self._targets.clear()
+            found = self._targets[text] = targets_from_json(json.loads(text))
+        return found
+
     def event(self, row: Any, now: datetime) -> dict[str, Any]:
         """The SPEC's webhook body for a fired timer."""
         calendar = self.calendar(row.calendar)
@@ -127,7 +140,7 @@ class TimerFiring:
         """One outbox row per destination of a fired timer."""
         payload = json.dumps(self.event(row, now), separators=(",", ":"))
         found = []
-        for target in targets_from_json(json.loads(row.targets)):
+        for target in self.targets(row.targets):
             destination = self.destinations.get(target.to)
             kind = KIND_BY_TYPE.get(getattr(destination, "type", ""), "webhook")
             during = self.calendar(target.during) if target.during else None

@@ -15,12 +15,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from sla_engine.errors import Conflict, InputError, NotFound
 from sla_engine.escalation.models import DELIVERY_STATUSES, EscalationDelivery
+from sla_engine.storage.types import UTCDateTime
 
 _NAMESPACE = uuid.UUID("6f1c2f3e-52a1-4c1e-9d7e-5a1e0e5ca1a7")
 
@@ -71,90 +73,94 @@ def enqueue(session: Session, delivery: EscalationDelivery) -> bool:
     return True
 
 
+def _build_statements() -> dict[str, sa.Executable]:
+    """The delivery loop's statements, built once: Core statements on the table (no ORM
+    bookkeeping per row) whose SQL is cached after the first run; each pass only binds
+    values."""
+    t = cast(sa.Table, EscalationDelivery.__table__)
+    now = sa.bindparam("now", type_=UTCDateTime())
+    token = sa.bindparam("token", type_=sa.String())
+    candidates = (
+        sa.select(t.c.id)
+        .where(sa.or_(sa.and_(t.c.status == "queued", t.c.not_before <= now),
+                      sa.and_(t.c.status == "sending", t.c.lease_until < now)))
+        .order_by(t.c.not_before).limit(sa.bindparam("limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True)
+        .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    code = sa.bindparam("code", type_=sa.Integer())
+    released = {"lease_owner": None, "lease_until": None, "last_status": code, "updated_at": now}
+    fenced = sa.and_(t.c.id == sa.bindparam("delivery_id", type_=sa.String()),
+                     t.c.lease_owner == token, t.c.status == "sending")
+    return {
+        "claim": sa.update(t).where(t.c.id == candidates.c.id)
+        .values(status="sending", lease_owner=token,
+                lease_until=sa.bindparam("lease_until", type_=UTCDateTime()),
+                attempts=t.c.attempts + 1, updated_at=now)
+        .returning(t.c.id, t.c.ticket_id, t.c.metric, t.c.cycle, t.c.threshold,
+                   t.c.destination, t.c.kind, t.c.payload, t.c.attempts, t.c.due_at),
+        "complete": sa.update(t)
+        .where(t.c.id.in_(sa.bindparam("ids", expanding=True)), t.c.lease_owner == token,
+               t.c.status == "sending")
+        .values(status="sent", sent_at=now, last_error=None, **released)
+        .returning(t.c.id),
+        "retry": sa.update(t).where(fenced)
+        .values(status="queued", not_before=sa.bindparam("at", type_=UTCDateTime()),
+                last_error=sa.bindparam("error", type_=sa.Text()), **released),
+        "give_up": sa.update(t).where(fenced)
+        .values(status="dead", last_error=sa.bindparam("error", type_=sa.Text()), **released),
+    }
+
+
+_STATEMENTS = _build_statements()
+
+
 def claim(session: Session, *, now: datetime, lease: timedelta, limit: int,
           worker: str) -> list[Claimed]:
     """Lease up to `limit` due deliveries to a fresh token; the caller commits."""
     token = f"{worker}:{uuid.uuid4().hex[:12]}"
-    t = EscalationDelivery
-    claimable = sa.or_(
-        sa.and_(t.status == "queued", t.not_before <= now),
-        sa.and_(t.status == "sending", t.lease_until < now),
-    )
-    candidates = (
-        sa.select(t.id).where(claimable).order_by(t.not_before).limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    stmt = (
-        sa.update(t)
-        .where(t.id == candidates.c.id)
-        .values(status="sending", lease_owner=token, lease_until=now + lease,
-                attempts=t.attempts + 1, updated_at=now)
-        .returning(t.id, t.ticket_id, t.metric, t.cycle, t.threshold, t.destination, t.kind,
-                   t.payload, t.attempts, t.due_at)
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.execute(stmt).all()
+    rows = session.execute(_STATEMENTS["claim"], {
+        "now": now, "token": token, "limit": limit, "lease_until": now + lease}).all()
     return [Claimed(r.id, token, r.ticket_id, r.metric, r.cycle, r.threshold, r.destination,
                     r.kind, r.payload, r.attempts, r.due_at) for r in rows]
 
 
-def _fenced(item: Claimed) -> sa.ColumnElement[bool]:
-    t = EscalationDelivery
-    return sa.and_(t.id == item.id, t.lease_owner == item.token, t.status == "sending")
-
-
 def complete(session: Session, item: Claimed, *, now: datetime, status: int | None) -> bool:
     """Mark sent; False when the lease was lost (another worker owns the row now)."""
-    result = session.execute(
-        sa.update(EscalationDelivery).where(_fenced(item))
-        .values(status="sent", sent_at=now, lease_owner=None, lease_until=None,
-                last_status=status, last_error=None, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return item.id in complete_many(session, [item], now=now, status=status)
 
 
 def complete_many(session: Session, items: list[Claimed], *, now: datetime,
                   status: int | None) -> set[str]:
-    """Mark sent every item whose lease is still its own (one claim token per batch);
-    returns the ids completed."""
+    """Mark sent every item whose lease is still its own, one fenced statement per claim
+    token; returns the ids completed."""
     completed: set[str] = set()
-    t = EscalationDelivery
     by_token: dict[str, list[str]] = {}
     for item in items:
         by_token.setdefault(item.token, []).append(item.id)
     for token, ids in by_token.items():
-        result = session.execute(
-            sa.update(t)
-            .where(t.id.in_(ids), t.lease_owner == token, t.status == "sending")
-            .values(status="sent", sent_at=now, lease_owner=None, lease_until=None,
-                    last_status=status, last_error=None, updated_at=now)
-            .returning(t.id)
-            .execution_options(synchronize_session=False))
+        result = session.execute(_STATEMENTS["complete"], {
+            "ids": ids, "token": token, "now": now, "code": status})
         completed.update(result.scalars())
     return completed
+
+
+def _fenced_update(session: Session, name: str, item: Claimed, **values: object) -> bool:
+    result = session.execute(_STATEMENTS[name], {
+        "delivery_id": item.id, "token": item.token, **values})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def retry_later(session: Session, item: Claimed, *, now: datetime, at: datetime,
                 status: int | None, error: str) -> bool:
     """Queue again for `at`; False when the lease was lost."""
-    result = session.execute(
-        sa.update(EscalationDelivery).where(_fenced(item))
-        .values(status="queued", not_before=at, lease_owner=None, lease_until=None,
-                last_status=status, last_error=error, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return _fenced_update(session, "retry", item, now=now, at=at, code=status, error=error)
 
 
 def give_up(session: Session, item: Claimed, *, now: datetime, status: int | None,
             error: str) -> bool:
     """Move to the dead-letter state; False when the lease was lost."""
-    result = session.execute(
-        sa.update(EscalationDelivery).where(_fenced(item))
-        .values(status="dead", lease_owner=None, lease_until=None, last_status=status,
-                last_error=error, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return _fenced_update(session, "give_up", item, now=now, code=status, error=error)
 
 
 def cancel_queued(session: Session, *, ticket_id: str, metric: str, cycle: int | None,

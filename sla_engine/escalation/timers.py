@@ -26,8 +26,17 @@ from sla_engine.escalation.rules import (
     plan_thresholds,
     repeat_number,
 )
+from sla_engine.tickets import RecentCalendars
 
 Calendars = Callable[[str], BusinessCalendar]
+
+# Every timer row of a ticket, locked, in id order (one query per ticket write).
+_TIMERS_OF_TICKET = (
+    sa.select(EscalationTimer)
+    .where(EscalationTimer.ticket_id == sa.bindparam("ticket_id"))
+    .order_by(EscalationTimer.id)
+    .with_for_update()
+)
 
 
 def default_calendars(name: str) -> BusinessCalendar:
@@ -49,7 +58,9 @@ class EscalationTimerHook:
                  wake_within: timedelta = timedelta(seconds=5)) -> None:
         self.policies = policies
         self.destinations = destinations
-        self.calendars = calendars
+        # The default loader checks the calendar file on every call: re-check once a second.
+        self.calendars: Calendars = (
+            RecentCalendars(calendars) if calendars is default_calendars else calendars)
         self.wake = wake
         self.wake_within = wake_within
         # With no rule anywhere no timer can exist: ticket writes then skip the timer queries.
@@ -68,11 +79,14 @@ class EscalationTimerHook:
         if not self.enabled:
             return
         policy = self.policies.get(state.policy)
+        rows_by_metric: dict[str, list[EscalationTimer]] = {}
+        for row in session.scalars(_TIMERS_OF_TICKET, {"ticket_id": state.ticket_id}):
+            rows_by_metric.setdefault(row.metric, []).append(row)
         soonest: datetime | None = None
         for name, metric_state in state.metrics.items():
             metric_policy = policy.metrics.get(name) if policy is not None else None
             due = self.sync_metric(session, state.ticket_id, state.policy, metric_state,
-                                   metric_policy, now)
+                                   metric_policy, now, rows=rows_by_metric.get(name, []))
             if due is not None and (soonest is None or due < soonest):
                 soonest = due
         if self.wake is not None and soonest is not None and soonest <= now + self.wake_within:
@@ -80,16 +94,20 @@ class EscalationTimerHook:
             sa.event.listen(session, "after_commit", lambda _s: wake(), once=True)
 
     def sync_metric(self, session: Session, ticket_id: str, policy: str, metric_state: Any,
-                    metric_policy: Any, now: datetime) -> datetime | None:
-        """Bring one metric's timer rows to the plan; returns the earliest pending due time."""
-        rows = list(session.scalars(
-            sa.select(EscalationTimer)
-            .where(EscalationTimer.ticket_id == ticket_id,
-                   EscalationTimer.metric == metric_state.metric)
-            .with_for_update()))
+                    metric_policy: Any, now: datetime,
+                    rows: list[EscalationTimer] | None = None) -> datetime | None:
+        """Bring one metric's timer rows to the plan; returns the earliest pending due time.
+
+        `rows` are the metric's timer rows already read (and locked) by the caller; without
+        them they are read here. Rows are written only where they differ from the plan."""
+        if rows is None:
+            rows = list(session.scalars(
+                _TIMERS_OF_TICKET.where(EscalationTimer.metric == metric_state.metric),
+                {"ticket_id": ticket_id}))
         running = is_running(metric_state)
         planned: list[PlannedTimer] = []
-        if running and metric_policy is not None:
+        if running and metric_policy is not None and (
+                metric_policy.escalate or metric_policy.repeat_after_breach is not None):
             calendar = self.calendars(metric_state.calendar)
             planned = plan_thresholds(metric_state, metric_policy, calendar)
             repeat = self._planned_repeat(rows, metric_state, metric_policy)
@@ -112,10 +130,14 @@ class EscalationTimerHook:
                 row.status = "cancelled"
                 row.generation += 1
                 row.updated_at = now
-        if not running and not is_paused(metric_state):
+        # Deliveries exist only for fired timers (the firing step queues them; a replay or a
+        # PagerDuty resolve follows a fired one): with none fired there is nothing to cancel
+        # or resolve, and the two queries below are skipped.
+        fired = any(row.status == "fired" for row in rows)
+        if fired and not running and not is_paused(metric_state):
             outbox.cancel_queued(session, ticket_id=ticket_id, metric=metric_state.metric,
                                  cycle=None, now=now, reason=f"metric {metric_state.status}")
-        if self.pagerduty:
+        if fired and self.pagerduty:
             self._resolve_stopped_incidents(session, ticket_id, metric_state, running, now)
         return soonest
 
