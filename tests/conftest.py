@@ -13,6 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+from tests.support.escalation_receiver import Receiver
+from tests.support.server import serve_app
 
 PG_ADMIN_URL = os.environ.get(
     "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -71,3 +76,20 @@ def db_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """A sessionmaker on a migrated database (both databases, via `db_url`)."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    """A recording webhook receiver under a real uvicorn server: (receiver, base URL)."""
+    rec = Receiver()
+    with serve_app(rec) as base:
+        yield rec, base

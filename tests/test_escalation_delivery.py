@@ -6,7 +6,6 @@ The clock is injected: each test calls `tick(now)` itself, so nothing waits on w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,9 +18,6 @@ from sla_engine.escalation import EscalationLog, EscalationSettings
 from sla_engine.escalation.models import DestinationState, EscalationDelivery, EscalationTimer
 from sla_engine.escalation.scheduler import EscalationEngine
 from sla_engine.policies import default_policies
-from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
-from tests.support.escalation_receiver import Receiver
-from tests.support.server import serve_app
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -34,21 +30,6 @@ FAST = EscalationSettings(
     send_timeout_s=5,
     concurrency=4,
 )
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    rec = Receiver()
-    with serve_app(rec) as base:
-        yield rec, base
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def destinations(base: str, **paths: str) -> dict[str, Destination]:

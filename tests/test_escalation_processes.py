@@ -24,27 +24,9 @@ from sla_engine.config import Destination
 from sla_engine.escalation import EscalationEngine, EscalationSettings
 from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.policies import default_policies
-from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
-from tests.support.escalation_receiver import Receiver
-from tests.support.server import serve_app
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CLI = str(Path(sys.executable).with_name("sla-engine"))
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    rec = Receiver()
-    with serve_app(rec) as base:
-        yield rec, base
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 class Workers:

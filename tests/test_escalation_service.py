@@ -17,17 +17,9 @@ from sla_engine.cli import run as cli
 from sla_engine.config import load_config
 from sla_engine.service import build_services
 from sla_engine.tickets import TicketCreate
-from tests.support.escalation_receiver import Receiver
 from tests.support.server import serve_app
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    rec = Receiver()
-    with serve_app(rec) as base:
-        yield rec, base
 
 
 def write_config(tmp: Path, base: str, url: str) -> Path:
