@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -148,6 +148,23 @@ def postgres_database() -> Iterator[str | None]:
         admin.dispose()
 
 
+def timed_in_threads(
+    worker: Callable[[Any], None], chunks: list[Any], requests: int, errors: list[str]
+) -> Measure:
+    """Run `worker` over each chunk in its own thread; the rate of `requests`, all must be 2xx."""
+    cpu = time.process_time()
+    began = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    seconds = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
+    return Measure(requests / seconds, seconds, time.process_time() - cpu)
+
+
 def run_threads(
     base: str, jobs: list[bytes | tuple[str, bytes]], threads: int, path: str = ""
 ) -> Measure:
@@ -166,17 +183,7 @@ def run_threads(
                 if answer.status_code >= 300:
                     errors.append(f"{answer.status_code} {answer.text[:200]}")
 
-    cpu = time.process_time()
-    began = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    seconds = time.perf_counter() - began
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-    return Measure(len(jobs) / seconds, seconds, time.process_time() - cpu)
+    return timed_in_threads(worker, chunks, len(jobs), errors)
 
 
 def run_raw_threads(base: str, path: str, bodies: list[bytes], threads: int) -> Measure:
@@ -208,17 +215,7 @@ def run_raw_threads(base: str, path: str, bodies: list[bytes], threads: int) -> 
                 if status >= 300:
                     errors.append(str(status))
 
-    cpu = time.process_time()
-    began = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(c,)) for c in chunks]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    seconds = time.perf_counter() - began
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, first status {errors[0]}")
-    return Measure(len(bodies) / seconds, seconds, time.process_time() - cpu)
+    return timed_in_threads(worker, chunks, len(bodies), errors)
 
 
 def random_starts(rng: random.Random, n: int) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,11 +10,9 @@ from types import MappingProxyType
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from sla_engine.config import ServiceConfig
 from sla_engine.service import Services, build_services
-from tests.conftest import PG_ADMIN_URL, _require_pg
 from tests.support.server import serve_app
 
 PRODUCTS = MappingProxyType({"SmarterMail": 12, "SmarterTrack": 100})
@@ -107,22 +104,6 @@ class Api:
             data["new_ticket_id"] = self.id(data["new_ticket_id"])
         body = {"event_id": event_id, "type": type_, "occurred_at": at, **data}
         return self.client.post(f"/v1/tickets/{self.id(ticket_id)}/events", json=body)
-
-
-@contextmanager
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database (for fixtures wider than one test), dropped afterwards."""
-    _require_pg()
-    name = f"sla_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager

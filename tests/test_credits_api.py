@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.credits_support import Api, pg_database, problem, running_api
+from tests.conftest import pg_database
+from tests.credits_support import Api, problem, running_api
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from sla_engine.errors import Conflict, InputError, PaymentRequired
 from sla_engine.service import Services
 from sla_engine.tickets import EventCreate, TicketCreate
-from tests.credits_support import make_services, pg_database
+from tests.conftest import pg_database
+from tests.credits_support import make_services
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
