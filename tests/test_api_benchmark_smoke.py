@@ -23,7 +23,7 @@ def test_api_throughput_quick_run_prints_its_table() -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Traceback" not in run.stderr
     table = run.stdout[run.stdout.index("measure") :]
-    for row in ("batch deadlines/s", "single deadline req/s", "raw socket client",
-                "ticket events/s"):
+    for row in ("batch deadlines/s", "single deadline req/s (httpx)",
+                "single deadline req/s (raw)", "ticket events/s (httpx)", "ticket events/s (raw)"):
         assert row in table, row
     assert "200,000" in table and "1,500" in table and "1,000" in table

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sla_engine.api import problems
+from sla_engine.api import problems, service_calls
 from sla_engine.api.metrics import AppMetrics, MetricsMiddleware
 from sla_engine.api.problems import Problem
 from sla_engine.api.routes_calendars import router as calendars_router
@@ -97,6 +97,7 @@ def create_app(services: Any, *, api_token: str | None = None) -> FastAPI:
     )
     app.state.services = services
     app.state.metrics = AppMetrics(services)
+    service_calls.install(app, services.engine)
     problems.install(app)
     app.add_middleware(BearerAuth, token=token)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from sla_engine.api.schemas import EventRequest, Instant, TicketRequest
+from sla_engine.api.service_calls import call
 
 router = APIRouter(tags=["tickets"])
 
@@ -22,12 +23,14 @@ def _tickets(request: Request) -> Any:
 
 
 @router.post("/tickets", status_code=201, responses={200: {"description": "already existed"}})
-def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
+async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
     """Open a ticket; its SLA clocks start at `created_at`."""
     from sla_engine.tickets import TicketCreate
 
     version = None if body.version is None else str(body.version)
-    answer = _tickets(request).create_ticket(
+    answer = await call(
+        request,
+        _tickets(request).create_ticket,
         TicketCreate(
             id=body.id,
             policy=body.policy,
@@ -42,9 +45,9 @@ def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
 
 
 @router.get("/tickets/{ticket_id}")
-def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
+async def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
     """The ticket, its events in replay order and its SLA state now."""
-    return dict(_tickets(request).get_ticket(ticket_id))
+    return dict(await call(request, _tickets(request).get_ticket, ticket_id))
 
 
 @router.post(
@@ -52,14 +55,16 @@ def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
     status_code=201,
     responses={200: {"description": "event_id already stored: nothing changed"}},
 )
-def add_event(ticket_id: str, body: EventRequest, request: Request) -> JSONResponse:
+async def add_event(ticket_id: str, body: EventRequest, request: Request) -> JSONResponse:
     """Append an event (`agent_reply`, `customer_reply`, `pending`, `solved`, ...).
 
     Extra fields are the event's data, e.g. `{"type": "policy_changed", "policy": "emergency"}`.
     """
     from sla_engine.tickets import EventCreate
 
-    answer = _tickets(request).add_event(
+    answer = await call(
+        request,
+        _tickets(request).add_event,
         ticket_id,
         EventCreate(
             event_id=body.event_id,
@@ -72,7 +77,7 @@ def add_event(ticket_id: str, body: EventRequest, request: Request) -> JSONRespo
 
 
 @router.get("/tickets/{ticket_id}/sla")
-def ticket_sla(
+async def ticket_sla(
     ticket_id: str,
     request: Request,
     at: Annotated[
@@ -80,4 +85,5 @@ def ticket_sla(
     ] = None,
 ) -> dict[str, Any]:
     """The ticket's SLA state, replayed from its whole event log."""
-    return dict(_tickets(request).sla(ticket_id, at).to_json())
+    state = await call(request, _tickets(request).sla, ticket_id, at)
+    return dict(state.to_json())

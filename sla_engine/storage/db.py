@@ -2,13 +2,16 @@
 
 SQLite runs in WAL mode with a busy timeout, foreign keys on, and every transaction opened
 with `BEGIN IMMEDIATE`, so writers queue up instead of failing half-way: a claim or a credit
-consumption that reads then writes is race-free. PostgreSQL goes through psycopg 3.
+consumption that reads then writes is race-free. Before `BEGIN IMMEDIATE` a writer takes the
+database's writer lock (`writer_lock.py`), which hands over faster than SQLite's busy handler.
+PostgreSQL goes through psycopg 3.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.errors import ConfigError
+from sla_engine.storage.writer_lock import WriterLock, WriterLockedConnection, lock_file_for
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -32,6 +36,7 @@ MODEL_MODULES = (
     "sla_engine.escalation.models",
     "sla_engine.credits.models",
 )
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, WriterLock] = weakref.WeakKeyDictionary()
 # Any constant 64-bit key: every engine process upgrading one database queues on it.
 _MIGRATION_LOCK_KEY = 0x51A_E61E
 
@@ -105,17 +110,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url` (SQLite file or PostgreSQL), set up for safe concurrent writers."""
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
-        _configure_sqlite(engine)
+        engine = sa.create_engine(
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "factory": WriterLockedConnection},
+            **kwargs,
+        )
+        lock = WriterLock(lock_file_for(parsed.database), SQLITE_BUSY_TIMEOUT_S)
+        _configure_sqlite(engine, lock)
+        _WRITER_LOCKS[engine] = lock
         return engine
     return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def writer_lock_of(engine: Engine) -> WriterLock | None:
+    """The SQLite engine's writer lock (None on PostgreSQL, whose writers do not queue)."""
+    return _WRITER_LOCKS.get(engine)
+
+
+def _configure_sqlite(engine: Engine, writer_lock: WriterLock) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # The driver must not open transactions itself: the "begin" listener does it.
         dbapi_conn.isolation_level = None
+        if isinstance(dbapi_conn, WriterLockedConnection):
+            dbapi_conn.writer_lock = writer_lock
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA journal_mode = WAL")
@@ -125,7 +143,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_conn = conn.connection.dbapi_connection
+        if not isinstance(dbapi_conn, WriterLockedConnection):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        dbapi_conn.take_writer_lock()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_conn.give_writer_lock()
+            raise
+
+    @sa.event.listens_for(engine, "engine_disposed")
+    def _on_dispose(_engine: Engine) -> None:
+        writer_lock.close()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -1,0 +1,151 @@
+"""One writer at a time on a SQLite database, handed over without SQLite's sleeps.
+
+Every SQLite transaction of the engine is `BEGIN IMMEDIATE`, so writers queue anyway. SQLite's
+own busy handler queues them by sleeping 1, 2, 5, 10... ms between tries, which under load
+costs more than the transactions themselves. Here a writer first takes a thread lock (the
+other threads of this process wake as soon as it is released), then an exclusive `flock` on
+a file beside the database (`<db>-lock`), which other processes (`serve` workers,
+`sla-engine worker`, the CLI) take too. The OS drops a killed process's `flock`. SQLite's
+own locking stays underneath: a process without this lock (an older engine, the sqlite3
+shell) is still kept out by `BEGIN IMMEDIATE` and the busy timeout.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+_FIRST_POLL_S = 0.00005
+_LAST_POLL_S = 0.001
+
+
+class WriterLock:
+    """The database's writer lock, shared by the connections of one engine."""
+
+    def __init__(self, lock_file: Path | None, timeout_s: float) -> None:
+        self.lock_file = lock_file
+        self.timeout_s = timeout_s
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Wait for the lock; after `timeout_s` raise OperationalError ("database is locked")."""
+        deadline = time.monotonic() + self.timeout_s
+        if not self._threads.acquire(timeout=self.timeout_s):
+            raise _locked(self.timeout_s)
+        try:
+            if self.lock_file is not None:
+                self._flock(deadline)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def is_free(self) -> bool:
+        """No writer holds the lock at this moment (a hint: one may take it right after)."""
+        if self._threads.locked():
+            return False
+        if self.lock_file is None:
+            return True
+        try:
+            fd = self._file()
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held elsewhere (BlockingIOError), or closed by a concurrent dispose
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        """Close the lock file (the engine is disposed of); left open while a writer holds it."""
+        if not self._threads.acquire(blocking=False):
+            return
+        try:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int:
+        if self._fd is None:
+            assert self.lock_file is not None
+            self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return self._fd
+
+    def _flock(self, deadline: float) -> None:
+        fd = self._file()
+        pause = _FIRST_POLL_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _locked(self.timeout_s) from None
+                time.sleep(pause)
+                pause = min(pause * 2, _LAST_POLL_S)
+
+
+def lock_file_for(database: str | None) -> Path | None:
+    """The lock file beside a SQLite database file; None for URIs and in-memory databases."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).expanduser()
+    return path.with_name(path.name + "-lock")
+
+
+def _locked(timeout_s: float) -> OperationalError:
+    return OperationalError(
+        "BEGIN IMMEDIATE",
+        None,
+        sqlite3.OperationalError(
+            f"database is locked: another writer held it for more than {timeout_s:g} s"
+        ),
+    )
+
+
+class WriterLockedConnection(sqlite3.Connection):
+    """A SQLite connection that gives the writer lock back when its transaction ends."""
+
+    writer_lock: WriterLock | None = None
+    holds_writer_lock = False
+
+    def take_writer_lock(self) -> None:
+        if self.writer_lock is not None and not self.holds_writer_lock:
+            self.writer_lock.acquire()
+            self.holds_writer_lock = True
+
+    def give_writer_lock(self) -> None:
+        if self.holds_writer_lock and self.writer_lock is not None:
+            self.holds_writer_lock = False
+            self.writer_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.give_writer_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_writer_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.give_writer_lock()
