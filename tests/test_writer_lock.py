@@ -150,3 +150,26 @@ def test_api_calls_run_inline_only_while_the_lock_is_free(tmp_path: Path) -> Non
     assert held != loop_thread
     assert postgres != loop_thread
     lock.close()
+
+
+def test_the_holder_may_take_it_again_others_wait(tmp_path: Path) -> None:
+    lock = WriterLock(tmp_path / "x.db-lock", timeout_s=0.2)
+    lock.acquire()
+    lock.acquire()  # e.g. a migration step's transaction inside `upgrade`'s hold
+    lock.release()
+    assert not lock.is_free()
+    failed: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            lock.acquire()
+        except OperationalError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert len(failed) == 1
+    lock.release()
+    assert lock.is_free()
+    lock.close()

@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
@@ -67,19 +66,17 @@ class Deliverer:
 
     def __init__(self, sessions: sessionmaker[Session], destinations: Mapping[str, Any],
                  settings: EscalationSettings, *, clock: Callable[[], datetime],
-                 worker: str, sender: HttpSender | None = None,
-                 db_turn: AbstractContextManager[Any] | None = None) -> None:
+                 worker: str, sender: HttpSender | None = None) -> None:
         self.sessions = sessions
         self.destinations = destinations
         self.settings = settings
         self.clock = clock
         self.worker = worker
-        self.db_turn = db_turn or nullcontext()
         self.sender = sender or HttpSender(settings.send_timeout_s)
         self.pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="sla-send")
 
     def deliver_due(self, now: datetime) -> DeliverReport:
-        with self.db_turn, self.sessions.begin() as session:
+        with self.sessions.begin() as session:
             claimed = outbox.claim(session, now=now, lease=self.settings.lease,
                                    limit=self.settings.claim_limit, worker=self.worker)
             disabled = set(session.scalars(sa.select(DestinationState.name))) if claimed \
@@ -91,7 +88,7 @@ class Deliverer:
         fault_point("after_claim")
         outcomes = self._send_all(claimed, disabled)
         fault_point("after_send")
-        with self.db_turn, self.sessions.begin() as session:
+        with self.sessions.begin() as session:
             self._record_sent(session, claimed, outcomes, report)
             for item, outcome in zip(claimed, outcomes, strict=True):
                 if outcome.result != "sent":

@@ -11,10 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,15 +43,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _writer_turn(sessions: sessionmaker[Session]) -> AbstractContextManager[Any]:
-    """SQLite has one writer: this process's firing and delivery threads take turns on a
-    lock instead of sleeping in SQLite's busy handler. PostgreSQL needs no turn."""
-    bind = sessions.kw.get("bind")
-    if getattr(getattr(bind, "dialect", None), "name", "") == "sqlite":
-        return threading.Lock()
-    return nullcontext()
-
-
 @dataclass
 class TickReport:
     fire: FireReport
@@ -71,17 +60,16 @@ class EscalationEngine:
         self.settings = settings or EscalationSettings.from_env()
         self.clock = clock
         self.worker = worker or worker_name()
-        self.db_turn = _writer_turn(sessions)
         self.firing = TimerFiring(destinations, policies, calendars,
                                   batch=self.settings.fire_batch)
         self.deliverer = Deliverer(sessions, destinations, self.settings, clock=clock,
-                                   worker=self.worker, sender=sender, db_turn=self.db_turn)
+                                   worker=self.worker, sender=sender)
         self._scheduler: BackgroundScheduler | None = None
 
     # -- the pure step --
 
     def fire_due(self, now: datetime) -> FireReport:
-        with self.db_turn, self.sessions.begin() as session:
+        with self.sessions.begin() as session:
             return self.firing.fire_due(session, now)
 
     def deliver_due(self, now: datetime) -> DeliverReport:

@@ -193,10 +193,13 @@ def head_revision() -> str | None:
 def upgrade(url: str) -> None:
     """Bring the schema to the latest revision; idempotent and safe from several processes.
 
-    On PostgreSQL the processes queue on an advisory lock; on SQLite the migration's
-    `BEGIN IMMEDIATE` transaction serialises them.
+    On PostgreSQL the processes queue on an advisory lock, on SQLite on the writer lock.
     """
     engine = make_engine(url, poolclass=sa.NullPool)
+    # Alembic commits after each SQLite migration step: hold the writer lock across them all.
+    writer_lock = writer_lock_of(engine)
+    if writer_lock is not None:
+        writer_lock.acquire()
     try:
         with engine.connect() as conn:
             postgres = engine.dialect.name == "postgresql"
@@ -221,6 +224,8 @@ def upgrade(url: str) -> None:
                     conn.execute(sa.select(sa.func.pg_advisory_unlock(_MIGRATION_LOCK_KEY)))
                     conn.commit()
     finally:
+        if writer_lock is not None:
+            writer_lock.release()
         engine.dispose()
 
 

@@ -26,12 +26,16 @@ _LAST_POLL_S = 0.001
 
 
 class WriterLock:
-    """The database's writer lock, shared by the connections of one engine."""
+    """The database's writer lock, shared by the connections of one engine.
+
+    Re-entrant for its holder, so `upgrade` can hold it across a migration's transactions.
+    """
 
     def __init__(self, lock_file: Path | None, timeout_s: float) -> None:
         self.lock_file = lock_file
         self.timeout_s = timeout_s
-        self._threads = threading.Lock()
+        self._threads = threading.RLock()
+        self._depth = 0  # acquisitions by the holding thread (a migration holds it across steps)
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -39,16 +43,20 @@ class WriterLock:
         deadline = time.monotonic() + self.timeout_s
         if not self._threads.acquire(timeout=self.timeout_s):
             raise _locked(self.timeout_s)
+        self._depth += 1
+        if self._depth > 1:
+            return
         try:
             if self.lock_file is not None:
                 self._flock(deadline)
         except BaseException:
+            self._depth -= 1
             self._threads.release()
             raise
 
     def is_free(self) -> bool:
         """No writer holds the lock at this moment (a hint: one may take it right after)."""
-        if self._threads.locked():
+        if self._depth:
             return False
         if self.lock_file is None:
             return True
@@ -61,8 +69,9 @@ class WriterLock:
         return True
 
     def release(self) -> None:
+        self._depth -= 1
         try:
-            if self._fd is not None:
+            if self._depth == 0 and self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
@@ -72,7 +81,7 @@ class WriterLock:
         if not self._threads.acquire(blocking=False):
             return
         try:
-            if self._fd is not None:
+            if self._fd is not None and self._depth == 0:
                 os.close(self._fd)
                 self._fd = None
         finally:
