@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.responses import Response
 
+from sla_engine.api.bodies import body_schema, read_body, read_model
 from sla_engine.api.instants import (
     EARLIEST,
     EPOCH,
@@ -32,11 +31,8 @@ from sla_engine.api.instants import (
 )
 from sla_engine.api.lookup import calendar_named, metric_policy
 from sla_engine.api.problems import (
-    Problem,
     ProblemError,
     invalid,
-    is_json_content_type,
-    unsupported_media_type,
 )
 from sla_engine.api.schemas import MAX_BATCH_ITEMS, BatchRequest, DeadlineRequest
 from sla_engine.errors import InputError, SlaEngineError
@@ -48,32 +44,9 @@ MAX_DEADLINE_BODY_BYTES = 64 * 1024
 _BATCH_ITEM_KEYS = frozenset({"start", "duration"})
 
 
-def _inline_schema(model: Any) -> dict[str, Any]:
-    """`model`'s JSON schema with its `$defs` inlined (for `openapi_extra`)."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(defs[ref.rsplit("/", 1)[1]])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return dict(resolve(schema))
-
-
 @router.post(
     "/deadlines",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _inline_schema(DeadlineRequest)}},
-        }
-    },
+    openapi_extra=body_schema(DeadlineRequest),
     responses={200: {"description": "`{deadline, calendar}` (+ `target, policy, metric`)"}},
 )
 async def deadline(request: Request) -> Response:
@@ -82,16 +55,7 @@ async def deadline(request: Request) -> Response:
     `{calendar, start, duration}`: on that calendar. `{policy, metric?, start}`: the breach
     deadline of the policy's metric (default `first_response`), plus its target if it has one.
     """
-    content_type = request.headers.get("content-type")
-    if not is_json_content_type(content_type):
-        raise ProblemError(unsupported_media_type(content_type))
-    raw = await _read_body(request, MAX_DEADLINE_BODY_BYTES)
-    try:
-        body = DeadlineRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in exc.errors()]
-        ) from None
+    body = await read_model(request, DeadlineRequest, MAX_DEADLINE_BODY_BYTES)
     answer = _deadline_answer(request, body)
     return Response(json.dumps(answer), media_type="application/json")
 
@@ -147,20 +111,12 @@ def _engine_call(field: str, value: Any, call: Any) -> Any:
 
 @router.post(
     "/deadlines/batch",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _inline_schema(BatchRequest)}},
-        }
-    },
+    openapi_extra=body_schema(BatchRequest),
     responses={200: {"description": "`{calendar, deadlines: [ISO 8601, ...]}` in item order"}},
 )
 async def deadlines_batch(request: Request) -> Response:
     """Many deadlines on one calendar in one vectorised call (at most 100,000 items)."""
-    content_type = request.headers.get("content-type")
-    if not is_json_content_type(content_type):
-        raise ProblemError(unsupported_media_type(content_type))
-    doc = _json_object(await _read_body(request))
+    doc = _json_object(await read_body(request, MAX_BATCH_BODY_BYTES))
     unknown = set(doc) - {"calendar", "items"}
     if unknown:
         key = sorted(unknown)[0]
@@ -182,24 +138,6 @@ async def deadlines_batch(request: Request) -> Response:
     texts = format_many(np.asarray(ends).astype("datetime64[us]").astype(np.int64), cal.tz)
     payload = '{"calendar":' + json.dumps(cal.name) + ',"deadlines":' + json.dumps(texts) + "}"
     return Response(payload, media_type="application/json")
-
-
-async def _read_body(request: Request, limit: int = MAX_BATCH_BODY_BYTES) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProblemError(
-                Problem(
-                    status=413,
-                    slug="too-large",
-                    detail=f"request body exceeds {limit} bytes",
-                    errors=(),
-                )
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

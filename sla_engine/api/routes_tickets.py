@@ -12,10 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from sla_engine.api.bodies import body_schema, read_model
 from sla_engine.api.schemas import EventRequest, Instant, TicketRequest
 from sla_engine.api.service_calls import call
 
 router = APIRouter(tags=["tickets"])
+MAX_EVENT_BODY_BYTES = 256 * 1024
 
 
 def _tickets(request: Request) -> Any:
@@ -54,14 +56,16 @@ async def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
     "/tickets/{ticket_id}/events",
     status_code=201,
     responses={200: {"description": "event_id already stored: nothing changed"}},
+    openapi_extra=body_schema(EventRequest),
 )
-async def add_event(ticket_id: str, body: EventRequest, request: Request) -> JSONResponse:
+async def add_event(ticket_id: str, request: Request) -> JSONResponse:
     """Append an event (`agent_reply`, `customer_reply`, `pending`, `solved`, ...).
 
     Extra fields are the event's data, e.g. `{"type": "policy_changed", "policy": "emergency"}`.
     """
     from sla_engine.tickets import EventCreate
 
+    body = await read_model(request, EventRequest, MAX_EVENT_BODY_BYTES)
     answer = await call(
         request,
         _tickets(request).add_event,
