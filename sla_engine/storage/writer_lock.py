@@ -56,17 +56,22 @@ class WriterLock:
 
     def is_free(self) -> bool:
         """No writer holds the lock at this moment (a hint: one may take it right after)."""
-        if self._depth:
+        if not self._threads.acquire(blocking=False):
             return False
-        if self.lock_file is None:
-            return True
-        try:
+        try:  # the probe runs under the thread lock: it never unlocks another thread's flock
+            if self._depth:
+                return False
+            if self.lock_file is None:
+                return True
             fd = self._file()
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held elsewhere (BlockingIOError), or closed by a concurrent dispose
-            return False
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        finally:
+            self._threads.release()
 
     def release(self) -> None:
         self._depth -= 1
