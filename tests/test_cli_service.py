@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -123,6 +124,77 @@ def test_serve_answers_then_stops_on_sigterm(tmp_path: Path) -> None:
         assert proc.wait(timeout=30) == 0
         out, _ = proc.communicate()
         assert f"http://127.0.0.1:{base.rsplit(':', 1)[1]}" in out
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_serve_with_worker_processes(db_url: str) -> None:
+    """`--workers 2`: both processes take writes at once, the log stays whole, SIGTERM ends all."""
+    with serving(db_url, "--workers", "2") as (base, proc):
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        created = "2026-11-20T13:00:00-07:00"
+        tickets = [f"W-{i}" for i in range(6)]
+        for ticket in tickets:
+            made = httpx.post(
+                f"{base}/v1/tickets",
+                json={"id": ticket, "policy": "standard", "created_at": created},
+            )
+            assert made.status_code == 201, made.text
+        answers: list[int] = []
+
+        def post_events(offset: int) -> None:
+            with httpx.Client(base_url=base, timeout=60) as client:
+                for n in range(offset, 60, 4):
+                    body = {
+                        "event_id": f"e-{n}",
+                        "type": ("customer_reply", "agent_reply")[n % 2],
+                        "occurred_at": f"2026-11-20T14:{n:02d}:00-07:00",
+                    }
+                    answers.append(
+                        client.post(f"/v1/tickets/{tickets[n % 6]}/events", json=body).status_code
+                    )
+
+        threads = [threading.Thread(target=post_events, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(answers) == [201] * 60
+        for ticket in tickets:
+            events = httpx.get(f"{base}/v1/tickets/{ticket}").json()["events"]
+            assert len(events) == 10
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        out, _ = proc.communicate()
+        assert "2 worker processes" in out
+        give_up = time.monotonic() + 15
+        while _alive(workers) and time.monotonic() < give_up:
+            time.sleep(0.1)
+        assert _alive(workers) == []
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """The pids still running (a zombie waiting to be reaped counts as gone)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
 
 
 def cli_in_process(

@@ -1,6 +1,6 @@
 """The SQLite writer lock: threads and processes take turns, a killed holder frees it, a
 holder that never lets go ends in "database is locked" after the timeout, and the API runs a
-call on the event loop only while the lock is free."""
+call on the event loop unless another process holds the lock."""
 
 from __future__ import annotations
 
@@ -78,17 +78,16 @@ def test_threads_take_turns_and_every_write_lands(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 300
     assert most_inside == 1
-    lock = writer_lock_of(engine)
-    assert lock is not None and lock.is_free()
+    assert not _outsider(url).held_elsewhere()
     engine.dispose()
 
 
 def test_a_failed_transaction_gives_the_lock_back(tmp_path: Path) -> None:
-    engine = make_engine(_database(tmp_path))
+    url = _database(tmp_path)
+    engine = make_engine(url)
     with pytest.raises(OperationalError), engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO missing VALUES (1)")
-    lock = writer_lock_of(engine)
-    assert lock is not None and lock.is_free()
+    assert not _outsider(url).held_elsewhere()
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO t VALUES (2)")
     engine.dispose()
@@ -101,15 +100,16 @@ def test_other_process_holds_then_is_killed(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        lock = WriterLock(lock_file_for(url.removeprefix("sqlite:///")), timeout_s=0.3)
-        assert not lock.is_free()
+        lock = _outsider(url, timeout_s=0.3)
+        assert lock.held_elsewhere()
         began = time.monotonic()
         with pytest.raises(OperationalError, match="database is locked"):
             lock.acquire()
         assert 0.25 <= time.monotonic() - began < 5
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
-        lock.acquire()  # the OS dropped the dead process's flock
+        assert not lock.held_elsewhere()  # the OS dropped the dead process's flock
+        lock.acquire()
         lock.release()
         lock.close()
         engine = make_engine(url)
@@ -124,32 +124,55 @@ def test_other_process_holds_then_is_killed(tmp_path: Path) -> None:
             holder.wait()
 
 
+def _outsider(url: str, timeout_s: float = 5) -> WriterLock:
+    """A lock on the same file with its own open file: what another process would see."""
+    return WriterLock(lock_file_for(url.removeprefix("sqlite:///")), timeout_s=timeout_s)
+
+
 def _request(lock: Any) -> Any:
     return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(writer_lock=lock)))
 
 
-def test_api_calls_run_inline_only_while_the_lock_is_free(tmp_path: Path) -> None:
+def test_api_calls_leave_the_loop_only_for_another_process(tmp_path: Path) -> None:
     lock = WriterLock(tmp_path / "x.db-lock", timeout_s=5)
+    other_process = WriterLock(tmp_path / "x.db-lock", timeout_s=5)
 
     def where() -> int:
         return threading.get_ident()
 
-    async def run() -> tuple[int, int, int, int]:
-        loop_thread = threading.get_ident()
-        free = await service_calls.call(_request(lock), where)
-        lock.acquire()
-        try:
-            held = await service_calls.call(_request(lock), where)
-        finally:
-            lock.release()
-        postgres = await service_calls.call(_request(None), where)
-        return loop_thread, free, held, postgres
+    async def run() -> dict[str, int]:
+        seen = {"loop": threading.get_ident()}
+        seen["free"] = await service_calls.call(_request(lock), where)
+        holding = threading.Event()
+        done = threading.Event()
 
-    loop_thread, free, held, postgres = asyncio.run(run())
-    assert free == loop_thread
-    assert held != loop_thread
-    assert postgres != loop_thread
+        def hold_in_another_thread() -> None:
+            lock.acquire()
+            holding.set()
+            done.wait(5)
+            lock.release()
+
+        holder = threading.Thread(target=hold_in_another_thread)
+        holder.start()
+        holding.wait(5)
+        seen["this process"] = await service_calls.call(_request(lock), where)
+        done.set()
+        holder.join()
+        other_process.acquire()
+        try:
+            seen["other process"] = await service_calls.call(_request(lock), where)
+        finally:
+            other_process.release()
+        seen["postgres"] = await service_calls.call(_request(None), where)
+        return seen
+
+    seen = asyncio.run(run())
+    assert seen["free"] == seen["loop"]
+    assert seen["this process"] == seen["loop"]
+    assert seen["other process"] != seen["loop"]
+    assert seen["postgres"] != seen["loop"]
     lock.close()
+    other_process.close()
 
 
 def test_the_holder_may_take_it_again_others_wait(tmp_path: Path) -> None:
@@ -157,7 +180,8 @@ def test_the_holder_may_take_it_again_others_wait(tmp_path: Path) -> None:
     lock.acquire()
     lock.acquire()  # e.g. a migration step's transaction inside `upgrade`'s hold
     lock.release()
-    assert not lock.is_free()
+    outsider = WriterLock(tmp_path / "x.db-lock", timeout_s=0.2)
+    assert outsider.held_elsewhere()
     failed: list[BaseException] = []
 
     def other() -> None:
@@ -171,5 +195,6 @@ def test_the_holder_may_take_it_again_others_wait(tmp_path: Path) -> None:
     thread.join()
     assert len(failed) == 1
     lock.release()
-    assert lock.is_free()
+    assert not outsider.held_elsewhere()
     lock.close()
+    outsider.close()

@@ -73,8 +73,18 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn log level: debug, info, warning, error")
     ] = "warning",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="server processes (each with its own background loops); more pay off on "
+            "PostgreSQL, SQLite writers take turns",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP API and the escalation scheduler in one process."""
+    """Run the HTTP API and the escalation scheduler (in one process unless --workers)."""
     import uvicorn
 
     from sla_engine.api import create_app
@@ -87,19 +97,47 @@ def serve(
             f"--log-level must be one of {', '.join(levels)}", field="--log-level", value=log_level
         )
     cfg = _config(config, database_url)
+    shown = f"[{host}]" if ":" in host else host
+    serving = f"sla-engine serving on http://{shown}:{port} (database {masked(cfg.database_url)})"
+    if workers > 1:
+        _serve_workers(cfg, config, host, port, log_level, workers, serving)
+        return
     services = build_services(cfg)
     try:
         server = _graceful_server_class()(
             uvicorn.Config(create_app(services), host=host, port=port, log_level=log_level)
         )
         services.start_background()
-        shown = f"[{host}]" if ":" in host else host
-        typer.echo(
-            f"sla-engine serving on http://{shown}:{port} (database {masked(cfg.database_url)})",
-        )
+        typer.echo(serving)
         server.run()
     finally:
         services.close()
+
+
+def _serve_workers(
+    cfg: Any, config: Path | None, host: str, port: int, log_level: str, workers: int, serving: str
+) -> None:
+    """uvicorn's process supervisor over `worker_app.create`; migrations run once, here."""
+    import os
+
+    import uvicorn
+
+    from sla_engine.cli import worker_app
+    from sla_engine.storage.db import upgrade
+
+    upgrade(cfg.database_url)
+    os.environ[worker_app.DATABASE_ENV] = cfg.database_url
+    if config is not None:
+        os.environ[worker_app.CONFIG_ENV] = str(config.resolve())
+    typer.echo(f"{serving}, {workers} worker processes")
+    uvicorn.run(
+        "sla_engine.cli.worker_app:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
 
 
 @db_app.command("upgrade")

@@ -37,6 +37,7 @@ class WriterLock:
         self._threads = threading.RLock()
         self._depth = 0  # acquisitions by the holding thread (a migration holds it across steps)
         self._fd: int | None = None
+        self._probe_fd: int | None = None
 
     def acquire(self) -> None:
         """Wait for the lock; after `timeout_s` raise OperationalError ("database is locked")."""
@@ -54,24 +55,23 @@ class WriterLock:
             self._threads.release()
             raise
 
-    def is_free(self) -> bool:
-        """No writer holds the lock at this moment (a hint: one may take it right after)."""
-        if not self._threads.acquire(blocking=False):
+    def held_elsewhere(self) -> bool:
+        """Another process holds the lock at this moment (a hint: it may let go right after).
+
+        Holders in this process are not counted: whoever waits for them waits on the thread
+        lock, for one short transaction. The probe uses its own open file, so it never
+        touches this process's hold.
+        """
+        if self.lock_file is None or self._depth:
             return False
-        try:  # the probe runs under the thread lock: it never unlocks another thread's flock
-            if self._depth:
-                return False
-            if self.lock_file is None:
-                return True
-            fd = self._file()
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        if self._probe_fd is None:
+            self._probe_fd = _open(self.lock_file)
+        try:
+            fcntl.flock(self._probe_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             return True
-        finally:
-            self._threads.release()
+        fcntl.flock(self._probe_fd, fcntl.LOCK_UN)
+        return False
 
     def release(self) -> None:
         self._depth -= 1
@@ -86,20 +86,20 @@ class WriterLock:
         if not self._threads.acquire(blocking=False):
             return
         try:
+            if self._probe_fd is not None:
+                os.close(self._probe_fd)
+                self._probe_fd = None
             if self._fd is not None and self._depth == 0:
                 os.close(self._fd)
                 self._fd = None
         finally:
             self._threads.release()
 
-    def _file(self) -> int:
+    def _flock(self, deadline: float) -> None:
         if self._fd is None:
             assert self.lock_file is not None
-            self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        return self._fd
-
-    def _flock(self, deadline: float) -> None:
-        fd = self._file()
+            self._fd = _open(self.lock_file)
+        fd = self._fd
         pause = _FIRST_POLL_S
         while True:
             try:
@@ -110,6 +110,10 @@ class WriterLock:
                     raise _locked(self.timeout_s) from None
                 time.sleep(pause)
                 pause = min(pause * 2, _LAST_POLL_S)
+
+
+def _open(lock_file: Path) -> int:
+    return os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def lock_file_for(database: str | None) -> Path | None:

@@ -1,0 +1,39 @@
+"""The ASGI app each process of `sla-engine serve --workers N` runs.
+
+uvicorn starts the worker processes and imports `create` in each (a factory, so nothing is
+built at import). `serve` has already applied the migrations and passes the config file and
+database URL through the environment. Each process builds its own services and runs its own
+background loops, which several processes may run against one database (the escalation outbox
+is claimed with leases, credit housekeeping books each expiry once under the account lock).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+CONFIG_ENV = "SLA_ENGINE_SERVE_CONFIG"
+DATABASE_ENV = "SLA_ENGINE_DATABASE_URL"
+
+
+def create() -> Any:
+    from sla_engine.api import create_app
+    from sla_engine.config import load_config
+    from sla_engine.service import build_services
+
+    config = load_config(os.environ.get(CONFIG_ENV) or None)
+    services = build_services(config, migrate=False)
+    app = create_app(services)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        services.start_background()
+        try:
+            yield
+        finally:
+            services.close()
+
+    app.router.lifespan_context = lifespan
+    return app
