@@ -138,17 +138,20 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_serve_with_worker_processes(db_url: str) -> None:
-    """`--workers 2`: both processes take writes at once, the log stays whole, SIGTERM ends all."""
-    with serving(db_url, "--workers", "2") as (base, proc):
+def test_serve_with_worker_processes(db_url: str, tmp_path: Path) -> None:
+    """`--workers 2`: every process knows the config, both take writes at once, the log stays
+    whole, SIGTERM ends them all."""
+    config = tmp_path / "sla.toml"
+    config.write_text('[policies.gold.first_response]\ncalendar = "24x7"\nbreach = "30m"\n')
+    with serving(db_url, "--workers", "2", "--config", str(config)) as (base, proc):
         workers = _children(proc.pid)
         assert len(workers) >= 2
         created = "2026-11-20T13:00:00-07:00"
         tickets = [f"W-{i}" for i in range(6)]
-        for ticket in tickets:
+        for i, ticket in enumerate(tickets):
             made = httpx.post(
                 f"{base}/v1/tickets",
-                json={"id": ticket, "policy": "standard", "created_at": created},
+                json={"id": ticket, "policy": ("standard", "gold")[i % 2], "created_at": created},
             )
             assert made.status_code == 201, made.text
         answers: list[int] = []

@@ -123,10 +123,11 @@ def _serve_workers(
     import uvicorn
 
     from sla_engine.cli import worker_app
+    from sla_engine.config import DATABASE_URL_ENV
     from sla_engine.storage.db import upgrade
 
     upgrade(cfg.database_url)
-    os.environ[worker_app.DATABASE_ENV] = cfg.database_url
+    os.environ[DATABASE_URL_ENV] = cfg.database_url
     if config is not None:
         os.environ[worker_app.CONFIG_ENV] = str(config.resolve())
     typer.echo(f"{serving}, {workers} worker processes")

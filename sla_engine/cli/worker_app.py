@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 CONFIG_ENV = "SLA_ENGINE_SERVE_CONFIG"
-DATABASE_ENV = "SLA_ENGINE_DATABASE_URL"
 
 
 def create() -> Any:
