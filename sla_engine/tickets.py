@@ -231,7 +231,7 @@ _EVENT_COLUMNS = (
     TicketEvent.data,
     TicketEvent.received_at,
 )
-_METRIC_FIELDS = (
+METRIC_FIELDS = (  # the columns of a metric row the clock derives
     "cycle",
     "status",
     "policy",
@@ -335,7 +335,7 @@ _EVENTS_OF_TICKET = (
 EVENTS_TABLE = cast(Table, TicketEvent.__table__)
 _INSERT_EVENT = EVENTS_TABLE.insert().returning(EVENTS_TABLE.c.seq)
 _METRICS_OF_TICKET = select(
-    METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in _METRIC_FIELDS)
+    METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS)
 ).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
 _UPDATE_METRIC = update(METRICS_TABLE).where(
     METRICS_TABLE.c.ticket_id == bindparam("b_ticket_id"),

@@ -28,7 +28,7 @@ from sla_engine.storage.models import TicketEvent, TicketMetric
 from sla_engine.tickets import EventCreate, TicketCreate
 from tests.support.server import serve_app
 
-CONFIG = """
+ONCALL = """
 [database]
 url = "{url}"
 
@@ -37,7 +37,8 @@ name = "oncall"
 type = "webhook"
 url = "http://127.0.0.1:9/hook"
 secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
+"""
+CONFIG = ONCALL + """
 [policies.standard.first_response]
 escalate = [{{at = "75%", to = "oncall"}}, {{at = "100%", to = "oncall"}}]
 repeat_after_breach = {{every = "1m", to = "oncall"}}
@@ -161,16 +162,7 @@ def test_concurrent_event_posts_answer_no_5xx_and_keep_every_event(services: Ser
             assert len(keys) == len(set(keys))
 
 
-RACE_CONFIG = """
-[database]
-url = "{url}"
-
-[[destinations]]
-name = "oncall"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
+RACE_CONFIG = ONCALL + """
 [policies.standard.first_response]
 calendar = "24x7"
 breach = "1m"

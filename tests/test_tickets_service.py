@@ -19,7 +19,7 @@ from sla_engine.errors import Conflict, InputError, NotFound, PaymentRequired
 from sla_engine.service import build_services
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 from sla_engine.storage.models import Ticket, TicketEvent, TicketMetric
-from sla_engine.tickets import EventCreate, TicketCreate, TicketService
+from sla_engine.tickets import METRIC_FIELDS, EventCreate, TicketCreate, TicketService
 
 T0 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Phoenix
 NOW = T0 + timedelta(hours=2)
@@ -57,23 +57,7 @@ class World:
     def metric_rows(self, ticket_id: str) -> dict[str, dict[str, Any]]:
         with self.maker() as session:
             rows = session.scalars(select(TicketMetric).where(TicketMetric.ticket_id == ticket_id))
-            return {
-                r.metric: {
-                    k: getattr(r, k)
-                    for k in (
-                        "cycle",
-                        "status",
-                        "policy",
-                        "calendar",
-                        "started_at",
-                        "target_at",
-                        "breach_at",
-                        "stopped_at",
-                        "business_elapsed_s",
-                    )
-                }
-                for r in rows
-            }
+            return {r.metric: {k: getattr(r, k) for k in METRIC_FIELDS} for r in rows}
 
 
 def config_for(url: str, tmp_path: Path) -> ServiceConfig:
