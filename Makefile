@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test test-fast bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,8 +15,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check sla_engine tests benchmarks
+	$(VENV)/bin/ruff format --check sla_engine tests benchmarks
 	$(VENV)/bin/mypy sla_engine
 	$(VENV)/bin/pytest
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest tests/unit
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -88,8 +88,16 @@ def server(database_url: str, workers: int = 1) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLA_ENGINE_")}
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [CLI, "serve", "--port", str(port), "--database-url", database_url,
-         "--workers", str(workers)],
+        [
+            CLI,
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            database_url,
+            "--workers",
+            str(workers),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=log,
         env=env,

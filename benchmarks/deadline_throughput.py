@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from sla_engine import load_calendar
-from sla_engine.calendar import Calendar
+from sla_engine.core.calendar import Calendar
 
 T = TypeVar("T")
 US = timedelta(microseconds=1)

@@ -17,9 +17,9 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from sla_engine.core.policies import Policy, default_policies, parse_policies
+from sla_engine.core.toml_reader import TableReader
 from sla_engine.errors import ConfigError
-from sla_engine.policies import Policy, default_policies, parse_policies
-from sla_engine.toml_reader import TableReader
 
 DATABASE_URL_ENV = "SLA_ENGINE_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///sla-engine.db"
@@ -58,6 +58,7 @@ class ServiceConfig:
 
 def check_url(url: Any, *, file: str, key: str) -> str:
     """A destination URL: http(s), with a host, without credentials."""
+
     def bad(reason: str) -> ConfigError:
         return ConfigError(f"{file}: {key} = {url!r}: {reason}", field=key, value=url)
 
@@ -92,19 +93,22 @@ class _ConfigParser(TableReader):
         self.unknown_keys("database", table, _DATABASE_KEYS)
         if "url" not in table:
             return None
-        return check_database_url(table["url"], source=f"{self.file}: database.url",
-                                  field="database.url")
+        return check_database_url(
+            table["url"], source=f"{self.file}: database.url", field="database.url"
+        )
 
     def destinations(self, raw: Any) -> dict[str, Destination]:
         if not isinstance(raw, list):
-            raise self.error("destinations", raw,
-                             "expected an array of tables ([[destinations]])")
+            raise self.error("destinations", raw, "expected an array of tables ([[destinations]])")
         found: dict[str, Destination] = {}
         for i, item in enumerate(raw):
             destination = self.destination(f"destinations[{i}]", item)
             if destination.name in found:
-                raise self.error(f"destinations[{i}].name", destination.name,
-                                 "a second destination with this name")
+                raise self.error(
+                    f"destinations[{i}].name",
+                    destination.name,
+                    "a second destination with this name",
+                )
             found[destination.name] = destination
         return found
 
@@ -117,20 +121,25 @@ class _ConfigParser(TableReader):
         name = self.string(f"{key}.name", table["name"])
         kind = table["type"]
         if kind not in DESTINATION_TYPES:
-            raise self.error(f"{key}.type", kind,
-                             f"expected one of: {', '.join(DESTINATION_TYPES)}")
+            raise self.error(
+                f"{key}.type", kind, f"expected one of: {', '.join(DESTINATION_TYPES)}"
+            )
         if kind == "webhook" and "url" not in table:
             raise self.error(key, dict(table), "a webhook destination needs 'url'")
         url = check_url(table.get("url", DEFAULT_PAGERDUTY_URL), file=self.file, key=f"{key}.url")
         if kind == "webhook":
             if "routing_key" in table:
-                raise self.error(f"{key}.routing_key", "***",
-                                 "routing_key is for pagerduty destinations")
+                raise self.error(
+                    f"{key}.routing_key", "***", "routing_key is for pagerduty destinations"
+                )
             return Destination(name=name, type="webhook", url=url, secret=self.secret(key, table))
         if "secret" in table or "secret_env" in table:
             key_name = "secret" if "secret" in table else "secret_env"
-            raise self.error(f"{key}.{key_name}", table[key_name] if key_name == "secret_env"
-                             else "***", "secrets are for webhook destinations")
+            raise self.error(
+                f"{key}.{key_name}",
+                table[key_name] if key_name == "secret_env" else "***",
+                "secrets are for webhook destinations",
+            )
         if "routing_key" not in table:
             raise self.error(key, name, "a pagerduty destination needs 'routing_key'")
         routing_key = self.string(f"{key}.routing_key", table["routing_key"])
@@ -139,30 +148,40 @@ class _ConfigParser(TableReader):
     def secret(self, key: str, table: Mapping[str, Any]) -> str:
         """The webhook signing secret, given inline or through an environment variable."""
         if "secret" in table and "secret_env" in table:
-            raise self.error(f"{key}.secret_env", table["secret_env"],
-                             "give either 'secret' or 'secret_env', not both")
+            raise self.error(
+                f"{key}.secret_env",
+                table["secret_env"],
+                "give either 'secret' or 'secret_env', not both",
+            )
         if "secret_env" in table:
             variable = self.string(f"{key}.secret_env", table["secret_env"])
             secret = self.env.get(variable, "")
             if not secret:
-                raise self.error(f"{key}.secret_env", variable,
-                                 "the environment variable is not set or is empty")
+                raise self.error(
+                    f"{key}.secret_env", variable, "the environment variable is not set or is empty"
+                )
         elif "secret" in table:
             raw = table["secret"]
             if not isinstance(raw, str) or not raw:
-                raise self.error(f"{key}.secret", "***" if raw else raw,
-                                 "expected a non-empty string")
+                raise self.error(
+                    f"{key}.secret", "***" if raw else raw, "expected a non-empty string"
+                )
             secret = raw
         else:
-            raise self.error(key, table.get("name"),
-                             "a webhook destination needs 'secret' or 'secret_env' "
-                             "(webhooks are signed)")
+            raise self.error(
+                key,
+                table.get("name"),
+                "a webhook destination needs 'secret' or 'secret_env' (webhooks are signed)",
+            )
         if secret.startswith("whsec_"):
             try:
                 decoded = base64.b64decode(secret.removeprefix("whsec_") + "==")
             except (binascii.Error, ValueError) as exc:
-                raise self.error(f"{key}.secret", "whsec_***",
-                                 "a 'whsec_' secret must be base64 after the prefix") from exc
+                raise self.error(
+                    f"{key}.secret",
+                    "whsec_***",
+                    "a 'whsec_' secret must be base64 after the prefix",
+                ) from exc
             if not decoded:
                 raise self.error(f"{key}.secret", "whsec_", "the secret is empty")
         return secret
@@ -175,8 +194,9 @@ class _ConfigParser(TableReader):
             if not name.strip():
                 raise self.error(key, name, "a product name must not be empty")
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-                raise self.error(key, version,
-                                 "expected the current major version as a positive integer")
+                raise self.error(
+                    key, version, "expected the current major version as a positive integer"
+                )
             found[name] = version
         return found
 
@@ -187,14 +207,18 @@ def check_database_url(url: Any, *, source: str, field: str) -> str:
     from sqlalchemy.exc import ArgumentError
 
     if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"{source} = {url!r}: expected a non-empty database URL",
-                          field=field, value=url)
+        raise ConfigError(
+            f"{source} = {url!r}: expected a non-empty database URL", field=field, value=url
+        )
     try:
         make_url(url)
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError(f"{source} = {url!r}: not a database URL such as "
-                          f"'sqlite:///sla-engine.db' or 'postgresql+psycopg://host/db'",
-                          field=field, value=url) from exc
+        raise ConfigError(
+            f"{source} = {url!r}: not a database URL such as "
+            f"'sqlite:///sla-engine.db' or 'postgresql+psycopg://host/db'",
+            field=field,
+            value=url,
+        ) from exc
     return url
 
 
@@ -203,16 +227,19 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found", field="config",
-                          value=str(path)) from exc
+        raise ConfigError(
+            f"{path}: config file not found", field="config", value=str(path)
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc})", field="config",
-                          value=str(path)) from exc
+        raise ConfigError(
+            f"{path}: cannot read config file ({exc})", field="config", value=str(path)
+        ) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})", field="config",
-                          value=str(path)) from exc
+        raise ConfigError(
+            f"{path}: not valid TOML ({exc})", field="config", value=str(path)
+        ) from exc
 
 
 def load_config(
@@ -238,8 +265,9 @@ def load_config(
     parser.unknown_keys("", doc, _TOP_LEVEL_KEYS)
     file_url = parser.database_url(doc)
     destinations = parser.destinations(doc["destinations"]) if "destinations" in doc else {}
-    policies = parse_policies(doc.get("policies"), file, destinations=destinations.keys(),
-                              calendars=calendars)
+    policies = parse_policies(
+        doc.get("policies"), file, destinations=destinations.keys(), calendars=calendars
+    )
     products = parser.products(doc["products"]) if "products" in doc else {}
     return ServiceConfig(
         database_url=_pick_database_url(database_url, env, file_url),
@@ -254,6 +282,7 @@ def _pick_database_url(explicit: str | None, env: Mapping[str, str], from_file: 
     if explicit is not None:
         return check_database_url(explicit, source="--database-url", field="database_url")
     if env.get(DATABASE_URL_ENV):
-        return check_database_url(env[DATABASE_URL_ENV], source=DATABASE_URL_ENV,
-                                  field=DATABASE_URL_ENV)
+        return check_database_url(
+            env[DATABASE_URL_ENV], source=DATABASE_URL_ENV, field=DATABASE_URL_ENV
+        )
     return from_file or DEFAULT_DATABASE_URL

@@ -173,9 +173,7 @@ def plot_attainment(
 
     rows = list(rows)
     summary = attainment(rows, now or datetime.now(UTC))
-    hours = np.asarray(
-        [r.business_elapsed_s / 3600.0 for r in rows if _answered(r)], dtype=float
-    )
+    hours = np.asarray([r.business_elapsed_s / 3600.0 for r in rows if _answered(r)], dtype=float)
     limits = [h for h in (target_s, breach_s) if h is not None]
     top = 1.05 * max(
         [float(hours.max()) if hours.size else 1.0, *(s / 3600.0 * 1.2 for s in limits)]
@@ -234,8 +232,10 @@ def _split_by_limits(
     if breach_s is not None:
         label = "after target, within breach" if target_s is not None else "within breach"
         cuts.append((breach_s / 3600.0, "#4C72B0", label))
-    last_colour, last_label = ("#C44E52", "breached") if breach_s is not None else (
-        ("#4C72B0", "after target") if target_s is not None else ("#4C72B0", "answered")
+    last_colour, last_label = (
+        ("#C44E52", "breached")
+        if breach_s is not None
+        else (("#4C72B0", "after target") if target_s is not None else ("#4C72B0", "answered"))
     )
     parts, colours, labels = [], [], []
     low = -np.inf

@@ -25,8 +25,8 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sla_engine.clock import Event, TicketState, evaluate
 from sla_engine.config import ServiceConfig
+from sla_engine.core.clock import Event, TicketState, evaluate
 from sla_engine.errors import Conflict, InputError, NotFound
 from sla_engine.storage.models import ID_LENGTH, Ticket, TicketEvent, TicketMetric
 
@@ -296,7 +296,7 @@ def clock_event(row: LogRow) -> Event:
 
 
 def _load_calendar(name: str) -> Any:
-    from sla_engine.calendar import load_calendar
+    from sla_engine.core.calendar import load_calendar
 
     return load_calendar(name)
 

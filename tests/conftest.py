@@ -100,3 +100,27 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
     rec = Receiver()
     with serve_app(rec) as base:
         yield rec, base
+
+
+PROCESS_MODULES = {
+    "test_cli_calendar",
+    "test_cli_service",
+    "test_credits_cli",
+    "test_escalation_processes",
+    "test_writer_lock",
+    "test_benchmarks_smoke",
+    "test_api_benchmark_smoke",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by where it lives and what it needs (`-m "not pg"`, `-m unit`, ...)."""
+    for item in items:
+        parts = item.path.parts
+        item.add_marker("unit" if "unit" in parts else "integration")
+        if item.path.stem in PROCESS_MODULES:
+            item.add_marker("process")
+            item.add_marker("slow")
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in map(str, callspec.params.values()):
+            item.add_marker("pg")

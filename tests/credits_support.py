@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from sla_engine.composition import Services, build_services
 from sla_engine.config import ServiceConfig
-from sla_engine.service import Services, build_services
 from tests.support.server import serve_app
 
 PRODUCTS = MappingProxyType({"SmarterMail": 12, "SmarterTrack": 100})

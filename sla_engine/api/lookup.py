@@ -23,7 +23,7 @@ _recent: dict[tuple[str, str], tuple[float, Any]] = {}
 
 def calendar_named(name: Any, field: str, *, in_path: bool = False) -> Any:
     """The calendar called `name`; a problem naming `field` if there is none."""
-    from sla_engine.calendar import list_calendars, load_calendar
+    from sla_engine.core.calendar import list_calendars, load_calendar
 
     if not isinstance(name, str) or not CALENDAR_NAME.match(name) or name.endswith(".toml"):
         raise _unknown_calendar(name, field, in_path, "is not a calendar name")
@@ -43,7 +43,7 @@ def calendar_named(name: Any, field: str, *, in_path: bool = False) -> Any:
 
 
 def _unknown_calendar(name: Any, field: str, in_path: bool, why: str) -> Exception:
-    from sla_engine.calendar import list_calendars
+    from sla_engine.core.calendar import list_calendars
 
     known = ", ".join(sorted(list_calendars()))
     message = f"{why}; known calendars: {known}"

@@ -108,9 +108,7 @@ class SlaCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         from sla_engine.storage.models import Ticket, TicketMetric
 
-        open_tickets = GaugeMetricFamily(
-            "sla_engine_open_tickets", "Tickets not solved or closed"
-        )
+        open_tickets = GaugeMetricFamily("sla_engine_open_tickets", "Tickets not solved or closed")
         by_status = GaugeMetricFamily(
             "sla_engine_sla_metrics",
             "SLA metrics (current cycle) by metric and live status",

@@ -232,9 +232,7 @@ def install(app: FastAPI) -> None:
         )
 
     async def on_database_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning(
-            "database unavailable on %s %s", request.method, request.url.path, exc_info=exc
-        )
+        log.warning("database unavailable on %s %s", request.method, request.url.path, exc_info=exc)
         return Problem(
             status=503,
             slug="database-unavailable",

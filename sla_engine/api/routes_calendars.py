@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from sla_engine.api.instants import format_instant
+from sla_engine.api.iso_times import format_instant
 from sla_engine.api.lookup import calendar_named
 from sla_engine.api.problems import invalid
 from sla_engine.api.schemas import Instant
@@ -23,7 +23,7 @@ DEFAULT_INTERVAL_SPAN = timedelta(days=7)
 @router.get("/calendars")
 def calendars() -> dict[str, Any]:
     """Every calendar the service can use, with its title and time zone."""
-    from sla_engine.calendar import list_calendars
+    from sla_engine.core.calendar import list_calendars
 
     return {"calendars": [_summary(calendar_named(name, "name")) for name in list_calendars()]}
 

@@ -105,7 +105,7 @@ def rsaa(
 @router.get("/products/{product}/versions/{version}")
 def product_version(product: str, version: str, request: Request) -> dict[str, Any]:
     """Supported (current and previous major) or legacy (no minor updates; tickets accepted)."""
-    from sla_engine.products import version_status
+    from sla_engine.core.products import version_status
 
     products = request.app.state.services.config.products
     return version_status(product, version, products).to_json()

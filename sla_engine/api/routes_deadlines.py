@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from sla_engine.api.bodies import body_schema, read_body, read_model
-from sla_engine.api.instants import (
+from sla_engine.api.iso_times import (
     EARLIEST,
     EPOCH,
     LATEST,

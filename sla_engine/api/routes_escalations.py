@@ -50,7 +50,8 @@ def list_escalations(
     request: Request,
     ticket: str | None = Query(None, max_length=200, description="only this ticket"),
     status: str | None = Query(
-        None, description="queued, sending, sent, dead (dead letters) or cancelled"),
+        None, description="queued, sending, sent, dead (dead letters) or cancelled"
+    ),
     limit: int = Query(500, ge=1, le=5000),
 ) -> dict[str, Any]:
     return {"escalations": _log(request).list(ticket=ticket, status=status, limit=limit)}

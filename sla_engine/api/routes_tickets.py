@@ -40,7 +40,7 @@ async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
             account=body.account,
             product=body.product,
             version=version,
-        )
+        ),
     )
     created = bool(answer.pop("created", True))
     return JSONResponse(answer, status_code=201 if created else 200)

@@ -20,7 +20,7 @@ from pydantic import (
     Field,
 )
 
-from sla_engine.api.instants import RANGE_MESSAGE, in_supported_range
+from sla_engine.api.iso_times import RANGE_MESSAGE, in_supported_range
 
 MAX_BATCH_ITEMS = 100_000
 ID_MAX = 200
@@ -40,6 +40,8 @@ def _supported(value: datetime) -> datetime:
 
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_supported)]
+
+
 def _duration_input(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError('must be a duration such as "4h", "1h30m", or a number of seconds')

@@ -39,8 +39,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of 
 
 @contextmanager
 def _credit_service(config_path: Path | None, database_url: str | None) -> Iterator[Any]:
+    from sla_engine.composition import build_services
     from sla_engine.config import load_config
-    from sla_engine.service import build_services
 
     services = build_services(load_config(config_path, database_url=database_url))
     try:

@@ -12,14 +12,16 @@ import typer
 
 from sla_engine.cli import app
 
-escalations_app = typer.Typer(help="List and replay escalation deliveries.",
-                              no_args_is_help=True)
+escalations_app = typer.Typer(help="List and replay escalation deliveries.", no_args_is_help=True)
 app.add_typer(escalations_app, name="escalations")
 
 ConfigOption = typer.Option(None, "--config", help="service config file (TOML)")
 DatabaseOption = typer.Option(
-    None, "--database-url", help="database URL (default: $SLA_ENGINE_DATABASE_URL, the "
-    "config file's [database].url, then sqlite:///sla-engine.db)")
+    None,
+    "--database-url",
+    help="database URL (default: $SLA_ENGINE_DATABASE_URL, the "
+    "config file's [database].url, then sqlite:///sla-engine.db)",
+)
 
 
 def _config(config: Path | None, database_url: str | None) -> Any:
@@ -46,8 +48,7 @@ def _log(config: Any) -> Any:
 
 
 @app.command()
-def worker(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption
-           ) -> None:
+def worker(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption) -> None:
     """Run only the escalation scheduler (fire due timers, deliver notifications), for
     scale-out: any number of workers may share one database. Stops on SIGTERM or Ctrl-C."""
     from sla_engine.escalation import EscalationEngine
@@ -71,8 +72,9 @@ def worker(config: Path | None = ConfigOption, database_url: str | None = Databa
 @escalations_app.command("list")
 def list_cmd(
     ticket: str | None = typer.Option(None, "--ticket", help="only this ticket"),
-    status: str | None = typer.Option(None, "--status",
-                                      help="queued, sending, sent, dead or cancelled"),
+    status: str | None = typer.Option(
+        None, "--status", help="queued, sending, sent, dead or cancelled"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     config: Path | None = ConfigOption,
     database_url: str | None = DatabaseOption,
@@ -85,10 +87,12 @@ def list_cmd(
     if not rows:
         typer.echo("no escalations match", err=True)
     for row in rows:
-        typer.echo(f"{row['id']}  {row['status']:<9} {row['ticket']} {row['metric']} "
-                   f"#{row['cycle']} {row['threshold']:<9} -> {row['destination']} "
-                   f"attempts={row['attempts']} due={row['due_at']}"
-                   + (f" error={row['last_error']}" if row["last_error"] else ""))
+        typer.echo(
+            f"{row['id']}  {row['status']:<9} {row['ticket']} {row['metric']} "
+            f"#{row['cycle']} {row['threshold']:<9} -> {row['destination']} "
+            f"attempts={row['attempts']} due={row['due_at']}"
+            + (f" error={row['last_error']}" if row["last_error"] else "")
+        )
 
 
 @escalations_app.command("replay")
@@ -99,5 +103,7 @@ def replay_cmd(
 ) -> None:
     """Queue a dead (or sent) delivery again, with the same webhook-id."""
     row = _log(_config(config, database_url)).replay(escalation_id)
-    typer.echo(f"{row['id']} queued again (ticket {row['ticket']}, {row['threshold']} -> "
-               f"{row['destination']})")
+    typer.echo(
+        f"{row['id']} queued again (ticket {row['ticket']}, {row['threshold']} -> "
+        f"{row['destination']})"
+    )

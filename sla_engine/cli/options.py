@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sla_engine.durations import parse_duration
+from sla_engine.core.durations import parse_duration
 from sla_engine.errors import InputError
 
 

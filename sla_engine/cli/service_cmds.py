@@ -25,9 +25,7 @@ report_app = typer.Typer(help="SLA reports.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="service config file (TOML)")
-]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="service config file (TOML)")]
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
@@ -88,7 +86,7 @@ def serve(
     import uvicorn
 
     from sla_engine.api import create_app
-    from sla_engine.service import build_services
+    from sla_engine.composition import build_services
     from sla_engine.storage.db import masked
 
     levels = ("critical", "error", "warning", "info", "debug", "trace")
@@ -260,4 +258,3 @@ def _report_text(window: Any, summary: Any) -> str:
     for week, count in summary.breaches_per_week.items():
         lines.append(f"    {week}          {count}")
     return "\n".join(lines)
-

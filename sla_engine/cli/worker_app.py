@@ -19,8 +19,8 @@ CONFIG_ENV = "SLA_ENGINE_SERVE_CONFIG"
 
 def create() -> Any:
     from sla_engine.api import create_app
+    from sla_engine.composition import build_services
     from sla_engine.config import load_config
-    from sla_engine.service import build_services
 
     config = load_config(os.environ.get(CONFIG_ENV) or None)
     services = build_services(config, migrate=False)

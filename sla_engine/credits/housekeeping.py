@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.credits import ledger as rules
+from sla_engine.credits.credit_service import append, load_ledger, lock_account
 from sla_engine.credits.models import LedgerEntry
-from sla_engine.credits.service import append, load_ledger, lock_account
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = timedelta(days=1)

@@ -19,29 +19,44 @@ from sla_engine.escalation.timers import Calendars, EscalationTimerHook, default
 
 def delivery_view(row: EscalationDelivery) -> dict[str, Any]:
     """One outbox row as the API and the CLI show it; `id` is its `webhook-id`."""
+
     def iso(value: datetime | None) -> str | None:
         return None if value is None else value.isoformat()
 
     return {
-        "id": row.id, "ticket": row.ticket_id, "metric": row.metric, "cycle": row.cycle,
-        "threshold": row.threshold, "destination": row.destination, "kind": row.kind,
-        "status": row.status, "attempts": row.attempts, "due_at": iso(row.due_at),
-        "not_before": iso(row.not_before), "sent_at": iso(row.sent_at),
-        "last_status": row.last_status, "last_error": row.last_error,
+        "id": row.id,
+        "ticket": row.ticket_id,
+        "metric": row.metric,
+        "cycle": row.cycle,
+        "threshold": row.threshold,
+        "destination": row.destination,
+        "kind": row.kind,
+        "status": row.status,
+        "attempts": row.attempts,
+        "due_at": iso(row.due_at),
+        "not_before": iso(row.not_before),
+        "sent_at": iso(row.sent_at),
+        "last_status": row.last_status,
+        "last_error": row.last_error,
     }
 
 
 class EscalationLog:
     """Listing and replaying deliveries (HTTP and CLI)."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime],
-                 wake: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        wake: Callable[[], None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.wake = wake
 
-    def list(self, *, ticket: str | None = None, status: str | None = None,
-             limit: int = 500) -> list[dict[str, Any]]:
+    def list(
+        self, *, ticket: str | None = None, status: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
         with self.sessions.begin() as session:
             rows = outbox.list_deliveries(session, ticket=ticket, status=status, limit=limit)
             return [delivery_view(r) for r in rows]
@@ -66,16 +81,34 @@ class Escalations:
         return self.engine.start()
 
 
-def build_escalations(config: Any, sessions: sessionmaker[Session], *,
-                      clock: Callable[[], datetime], settings: EscalationSettings | None = None,
-                      calendars: Calendars = default_calendars) -> Escalations:
-    engine = EscalationEngine(sessions, destinations=config.destinations,
-                              policies=config.policies, settings=settings, clock=clock,
-                              calendars=calendars)
-    hook = EscalationTimerHook(config.policies, config.destinations, calendars=calendars,
-                               wake=engine.wake)
+def build_escalations(
+    config: Any,
+    sessions: sessionmaker[Session],
+    *,
+    clock: Callable[[], datetime],
+    settings: EscalationSettings | None = None,
+    calendars: Calendars = default_calendars,
+) -> Escalations:
+    engine = EscalationEngine(
+        sessions,
+        destinations=config.destinations,
+        policies=config.policies,
+        settings=settings,
+        clock=clock,
+        calendars=calendars,
+    )
+    hook = EscalationTimerHook(
+        config.policies, config.destinations, calendars=calendars, wake=engine.wake
+    )
     return Escalations(hook=hook, engine=engine, log=EscalationLog(sessions, clock, engine.wake))
 
 
-__all__ = ["EscalationEngine", "EscalationSettings", "EscalationTimerHook", "Escalations",
-           "EscalationLog", "build_escalations", "delivery_view"]
+__all__ = [
+    "EscalationEngine",
+    "EscalationSettings",
+    "EscalationTimerHook",
+    "Escalations",
+    "EscalationLog",
+    "build_escalations",
+    "delivery_view",
+]

@@ -52,21 +52,35 @@ def render(item: Claimed, destination: Any) -> tuple[str, dict[str, str]]:
     with the attempt's timestamp; the `webhook-id` is the delivery id on every attempt."""
     if destination.type == "pagerduty":
         event = json.loads(item.payload)
-        body = dumps(pagerduty_body(item.kind, event, destination.routing_key,
-                                    dedup_key(item.ticket_id, item.metric, item.cycle),
-                                    severity(item.threshold)))
+        body = dumps(
+            pagerduty_body(
+                item.kind,
+                event,
+                destination.routing_key,
+                dedup_key(item.ticket_id, item.metric, item.cycle),
+                severity(item.threshold),
+            )
+        )
         headers = {"content-type": "application/json", "webhook-id": item.id}
         return body, headers
-    return item.payload, webhook_headers(destination.secret, item.id, int(time.time()),
-                                         item.payload)
+    return item.payload, webhook_headers(
+        destination.secret, item.id, int(time.time()), item.payload
+    )
 
 
 class Deliverer:
     """Claims, sends and completes deliveries for one worker."""
 
-    def __init__(self, sessions: sessionmaker[Session], destinations: Mapping[str, Any],
-                 settings: EscalationSettings, *, clock: Callable[[], datetime],
-                 worker: str, sender: HttpSender | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        destinations: Mapping[str, Any],
+        settings: EscalationSettings,
+        *,
+        clock: Callable[[], datetime],
+        worker: str,
+        sender: HttpSender | None = None,
+    ) -> None:
         self.sessions = sessions
         self.destinations = destinations
         self.settings = settings
@@ -77,12 +91,17 @@ class Deliverer:
 
     def deliver_due(self, now: datetime) -> DeliverReport:
         with self.sessions.begin() as session:
-            claimed = outbox.claim(session, now=now, lease=self.settings.lease,
-                                   limit=self.settings.claim_limit, worker=self.worker)
-            disabled = set(session.scalars(sa.select(DestinationState.name))) if claimed \
-                else set()
-        report = DeliverReport(claimed=len(claimed),
-                               full_batch=len(claimed) >= self.settings.claim_limit)
+            claimed = outbox.claim(
+                session,
+                now=now,
+                lease=self.settings.lease,
+                limit=self.settings.claim_limit,
+                worker=self.worker,
+            )
+            disabled = set(session.scalars(sa.select(DestinationState.name))) if claimed else set()
+        report = DeliverReport(
+            claimed=len(claimed), full_batch=len(claimed) >= self.settings.claim_limit
+        )
         if not claimed:
             return report
         fault_point("after_claim")
@@ -113,8 +132,9 @@ class Deliverer:
                     return
                 outcomes[index] = self._attempt(claimed[index], disabled)
 
-        senders = [self.pool.submit(drain)
-                   for _ in range(min(self.settings.concurrency, len(claimed)))]
+        senders = [
+            self.pool.submit(drain) for _ in range(min(self.settings.concurrency, len(claimed)))
+        ]
         for sender in senders:
             sender.result()
         return [outcome for outcome in outcomes if outcome is not None]
@@ -124,15 +144,21 @@ class Deliverer:
         if destination is None:
             return Outcome("dead", None, f"unknown destination {item.destination!r}")
         if item.destination in disabled:
-            return Outcome("dead", None, f"destination {item.destination!r} is disabled "
-                           "(it answered 410 Gone)")
+            return Outcome(
+                "dead", None, f"destination {item.destination!r} is disabled (it answered 410 Gone)"
+            )
         if item.attempts > self.settings.max_attempts:
             return Outcome("dead", None, f"gave up after {item.attempts - 1} attempts")
         body, headers = render(item, destination)
         return self.sender.post(destination.url, body, headers)
 
-    def _record_sent(self, session: Session, claimed: list[Claimed], outcomes: list[Outcome],
-                     report: DeliverReport) -> None:
+    def _record_sent(
+        self,
+        session: Session,
+        claimed: list[Claimed],
+        outcomes: list[Outcome],
+        report: DeliverReport,
+    ) -> None:
         """Complete the successful sends, one statement per HTTP status (fenced on the lease)."""
         sent_at = self.clock()
         by_status: dict[int | None, list[Claimed]] = {}
@@ -151,16 +177,31 @@ class Deliverer:
             for destination, count in sent_to.items():
                 metrics.SENT.labels(destination).inc(count)
 
-    def _record(self, session: Session, item: Claimed, outcome: Outcome, now: datetime,
-                report: DeliverReport) -> None:
+    def _record(
+        self,
+        session: Session,
+        item: Claimed,
+        outcome: Outcome,
+        now: datetime,
+        report: DeliverReport,
+    ) -> None:
         if outcome.result == "retry" and item.attempts < self.settings.max_attempts:
-            delay = backoff(item.attempts, timedelta(seconds=self.settings.backoff_base_s),
-                            timedelta(seconds=self.settings.backoff_cap_s))
+            delay = backoff(
+                item.attempts,
+                timedelta(seconds=self.settings.backoff_base_s),
+                timedelta(seconds=self.settings.backoff_cap_s),
+            )
             if outcome.retry_after is not None:
                 cap = timedelta(seconds=self.settings.retry_after_cap_s)
                 delay = max(delay, min(outcome.retry_after, cap))
-            if outbox.retry_later(session, item, now=now, at=now + delay,
-                                  status=outcome.status, error=outcome.error or "retry"):
+            if outbox.retry_later(
+                session,
+                item,
+                now=now,
+                at=now + delay,
+                status=outcome.status,
+                error=outcome.error or "retry",
+            ):
                 report.retried += 1
                 metrics.RETRIED.labels(item.destination).inc()
             else:

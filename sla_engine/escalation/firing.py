@@ -60,8 +60,14 @@ class FireReport:
 class TimerFiring:
     """Fires due timers into the outbox."""
 
-    def __init__(self, destinations: Mapping[str, Any], policies: Mapping[str, Any],
-                 calendars: Callable[[str], BusinessCalendar], *, batch: int = 500) -> None:
+    def __init__(
+        self,
+        destinations: Mapping[str, Any],
+        policies: Mapping[str, Any],
+        calendars: Callable[[str], BusinessCalendar],
+        *,
+        batch: int = 500,
+    ) -> None:
         self.destinations = destinations
         self.policies = policies
         self.calendars = calendars
@@ -71,29 +77,50 @@ class TimerFiring:
 
     def fire_due(self, session: Session, now: datetime) -> FireReport:
         t = EscalationTimer
-        rows = list(session.execute(
-            sa.select(t.id, t.ticket_id, t.metric, t.cycle, t.threshold, t.due_at, t.generation,
-                      t.policy, t.calendar, t.breach_at, t.targets)
-            .where(t.status == "pending", t.due_at <= now)
-            .order_by(t.due_at).limit(self.batch)
-            .with_for_update(skip_locked=True)))
+        rows = list(
+            session.execute(
+                sa.select(
+                    t.id,
+                    t.ticket_id,
+                    t.metric,
+                    t.cycle,
+                    t.threshold,
+                    t.due_at,
+                    t.generation,
+                    t.policy,
+                    t.calendar,
+                    t.breach_at,
+                    t.targets,
+                )
+                .where(t.status == "pending", t.due_at <= now)
+                .order_by(t.due_at)
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            )
+        )
         report = FireReport(full_batch=len(rows) >= self.batch)
         if not rows:
             return report
         by_id = {r.id: r for r in rows}
         self._memo = {}
         fire, skip = choose_firing(
-            DueTimer(r.id, (r.ticket_id, r.metric, r.cycle), r.due_at) for r in rows)
+            DueTimer(r.id, (r.ticket_id, r.metric, r.cycle), r.due_at) for r in rows
+        )
         table = sa.Table(t.__tablename__, t.metadata)
         session.execute(
             sa.update(table)
-            .where(table.c.id == sa.bindparam("timer_id"),
-                   table.c.generation == sa.bindparam("seen_generation"),
-                   table.c.status == "pending")
+            .where(
+                table.c.id == sa.bindparam("timer_id"),
+                table.c.generation == sa.bindparam("seen_generation"),
+                table.c.status == "pending",
+            )
             .values(status=sa.bindparam("new_status"), fired_at=now, updated_at=now),
-            [{"timer_id": d.id, "seen_generation": by_id[d.id].generation,
-              "new_status": status}
-             for status, timers in (("skipped", skip), ("fired", fire)) for d in timers])
+            [
+                {"timer_id": d.id, "seen_generation": by_id[d.id].generation, "new_status": status}
+                for status, timers in (("skipped", skip), ("fired", fire))
+                for d in timers
+            ],
+        )
         deliveries: list[dict[str, Any]] = []
         for timer in fire:
             row = by_id[timer.id]
@@ -144,15 +171,27 @@ class TimerFiring:
             destination = self.destinations.get(target.to)
             kind = KIND_BY_TYPE.get(getattr(destination, "type", ""), "webhook")
             during = self.calendar(target.during) if target.during else None
-            found.append({
-                "id": outbox.delivery_id(row.ticket_id, row.metric, row.cycle, row.threshold,
-                                         target.to, kind),
-                "timer_id": row.id, "ticket_id": row.ticket_id, "metric": row.metric,
-                "cycle": row.cycle, "threshold": row.threshold, "destination": target.to,
-                "kind": kind, "payload": payload, "status": "queued", "attempts": 0,
-                "due_at": row.due_at, "not_before": hold_until(now, during),
-                "created_at": now, "updated_at": now,
-            })
+            found.append(
+                {
+                    "id": outbox.delivery_id(
+                        row.ticket_id, row.metric, row.cycle, row.threshold, target.to, kind
+                    ),
+                    "timer_id": row.id,
+                    "ticket_id": row.ticket_id,
+                    "metric": row.metric,
+                    "cycle": row.cycle,
+                    "threshold": row.threshold,
+                    "destination": target.to,
+                    "kind": kind,
+                    "payload": payload,
+                    "status": "queued",
+                    "attempts": 0,
+                    "due_at": row.due_at,
+                    "not_before": hold_until(now, during),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         return found
 
     def _materialise_next_repeat(self, session: Session, row: Any, now: datetime) -> None:
@@ -166,14 +205,30 @@ class TimerFiring:
             return
         number = next_repeat_after(row.breach_at, repeat.every, fired_number, now)
         planned = plan_repeat(row.breach_at, repeat, number)
-        exists = session.scalar(sa.select(EscalationTimer.id).where(
-            EscalationTimer.ticket_id == row.ticket_id, EscalationTimer.metric == row.metric,
-            EscalationTimer.cycle == row.cycle, EscalationTimer.threshold == planned.threshold))
+        exists = session.scalar(
+            sa.select(EscalationTimer.id).where(
+                EscalationTimer.ticket_id == row.ticket_id,
+                EscalationTimer.metric == row.metric,
+                EscalationTimer.cycle == row.cycle,
+                EscalationTimer.threshold == planned.threshold,
+            )
+        )
         if exists is not None:
             return
-        session.add(EscalationTimer(
-            ticket_id=row.ticket_id, metric=row.metric, cycle=row.cycle,
-            threshold=planned.threshold, due_at=planned.due_at, status="pending",
-            generation=1, policy=row.policy, calendar=row.calendar, breach_at=row.breach_at,
-            targets=json.dumps([t.to_json() for t in planned.targets]), created_at=now,
-            updated_at=now))
+        session.add(
+            EscalationTimer(
+                ticket_id=row.ticket_id,
+                metric=row.metric,
+                cycle=row.cycle,
+                threshold=planned.threshold,
+                due_at=planned.due_at,
+                status="pending",
+                generation=1,
+                policy=row.policy,
+                calendar=row.calendar,
+                breach_at=row.breach_at,
+                targets=json.dumps([t.to_json() for t in planned.targets]),
+                created_at=now,
+                updated_at=now,
+            )
+        )

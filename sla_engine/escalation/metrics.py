@@ -5,13 +5,16 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 DUE = Counter("sla_engine_escalations_due", "Escalation timers that came due and fired")
-SKIPPED = Counter("sla_engine_escalations_skipped",
-                  "Lower overdue thresholds skipped after downtime")
+SKIPPED = Counter(
+    "sla_engine_escalations_skipped", "Lower overdue thresholds skipped after downtime"
+)
 SENT = Counter("sla_engine_escalations_sent", "Notifications delivered", ["destination"])
-RETRIED = Counter("sla_engine_escalations_retried", "Delivery attempts scheduled for retry",
-                  ["destination"])
-DEAD = Counter("sla_engine_escalations_dead", "Notifications moved to the dead-letter state",
-               ["destination"])
+RETRIED = Counter(
+    "sla_engine_escalations_retried", "Delivery attempts scheduled for retry", ["destination"]
+)
+DEAD = Counter(
+    "sla_engine_escalations_dead", "Notifications moved to the dead-letter state", ["destination"]
+)
 LAG = Histogram(
     "sla_engine_escalation_lag_seconds",
     "Delay from an escalation's due time to its successful delivery",

@@ -25,8 +25,9 @@ class EscalationTimer(Base):
 
     __tablename__ = "escalation_timers"
     __table_args__ = (
-        UniqueConstraint("ticket_id", "metric", "cycle", "threshold",
-                         name="uq_escalation_timers_key"),
+        UniqueConstraint(
+            "ticket_id", "metric", "cycle", "threshold", name="uq_escalation_timers_key"
+        ),
         Index("ix_escalation_timers_status_due", "status", "due_at"),
         Index("ix_escalation_timers_ticket", "ticket_id", "metric"),
     )

@@ -40,12 +40,15 @@ def secret_key(secret: str) -> bytes:
     """The HMAC key of a destination secret: `whsec_` + base64 (Standard Webhooks), or the
     raw text of any other secret. Cached: it is decoded once per destination, not per send."""
     if secret.startswith(WHSEC_PREFIX):
-        encoded = secret[len(WHSEC_PREFIX):]
+        encoded = secret[len(WHSEC_PREFIX) :]
         try:
             return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError):
-            raise ConfigError("secret: a whsec_ secret must be base64 after the prefix",
-                              field="secret", value="whsec_...") from None
+            raise ConfigError(
+                "secret: a whsec_ secret must be base64 after the prefix",
+                field="secret",
+                value="whsec_...",
+            ) from None
     return secret.encode()
 
 
@@ -55,8 +58,7 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
-def webhook_headers(secret: str | None, msg_id: str, timestamp: int, body: str
-                    ) -> dict[str, str]:
+def webhook_headers(secret: str | None, msg_id: str, timestamp: int, body: str) -> dict[str, str]:
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
@@ -73,13 +75,16 @@ def dedup_key(ticket_id: str, metric: str, cycle: int) -> str:
     return f"sla-engine/{ticket_id}/{metric}/{cycle}"
 
 
-def pagerduty_body(kind: str, event: dict[str, Any], routing_key: str | None,
-                   key: str, severity: str) -> dict[str, Any]:
+def pagerduty_body(
+    kind: str, event: dict[str, Any], routing_key: str | None, key: str, severity: str
+) -> dict[str, Any]:
     """PagerDuty Events API v2 `trigger` or `resolve`."""
     if kind == "resolve":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": key}
-    summary = (f"SLA {event['metric']} of ticket {event['ticket_id']} reached "
-               f"{event['threshold']} ({event['status']}, breach at {event['breach_at']})")
+    summary = (
+        f"SLA {event['metric']} of ticket {event['ticket_id']} reached "
+        f"{event['threshold']} ({event['status']}, breach at {event['breach_at']})"
+    )
     return {
         "routing_key": routing_key,
         "event_action": "trigger",
@@ -137,8 +142,9 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     return max(when - now, timedelta(0))
 
 
-def backoff(attempt: int, base: timedelta, cap: timedelta,
-            rng: random.Random | None = None) -> timedelta:
+def backoff(
+    attempt: int, base: timedelta, cap: timedelta, rng: random.Random | None = None
+) -> timedelta:
     """Exponential backoff with jitter: a uniform draw in [half, full] of base * 2^(n-1),
     capped, so retries of many deliveries spread out."""
     full = min(base * (2 ** max(attempt - 1, 0)), cap)
@@ -183,7 +189,8 @@ class HttpSender:
         """This thread's open connection to `origin`, or a new one; an idle connection the
         server has closed (readable while idle) is replaced before it is used."""
         pool: dict[Origin, http.client.HTTPConnection] = self._local.__dict__.setdefault(
-            "connections", {})
+            "connections", {}
+        )
         connection = pool.get(origin)
         if connection is not None and _closed_by_peer(connection):
             self._drop(origin)
@@ -191,18 +198,19 @@ class HttpSender:
         if connection is None:
             if origin.scheme == "https":
                 connection = http.client.HTTPSConnection(
-                    origin.host, origin.port, timeout=self.timeout_s, context=self._tls_context())
+                    origin.host, origin.port, timeout=self.timeout_s, context=self._tls_context()
+                )
             else:
-                connection = http.client.HTTPConnection(origin.host, origin.port,
-                                                        timeout=self.timeout_s)
+                connection = http.client.HTTPConnection(
+                    origin.host, origin.port, timeout=self.timeout_s
+                )
             pool[origin] = connection
             with self._lock:
                 self._opened.add(connection)
         return connection
 
     def _drop(self, origin: Origin) -> None:
-        pool: dict[Origin, http.client.HTTPConnection] = self._local.__dict__.get(
-            "connections", {})
+        pool: dict[Origin, http.client.HTTPConnection] = self._local.__dict__.get("connections", {})
         connection = pool.pop(origin, None)
         if connection is not None:
             with self._lock:
@@ -215,12 +223,12 @@ class HttpSender:
             self._tls = ssl.create_default_context(cafile=certifi.where())
         return self._tls
 
-    def _post_via_proxy(self, url: str, body: str, headers: dict[str, str], now: datetime
-                        ) -> Outcome:
+    def _post_via_proxy(
+        self, url: str, body: str, headers: dict[str, str], now: datetime
+    ) -> Outcome:
         with self._lock:
             if self._proxied_client is None:
-                self._proxied_client = httpx.Client(timeout=self.timeout_s,
-                                                    follow_redirects=False)
+                self._proxied_client = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
             client = self._proxied_client
         try:
             response = client.post(url, content=body.encode(), headers=headers)

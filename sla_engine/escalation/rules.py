@@ -17,7 +17,7 @@ REPEAT_PREFIX = "repeat:"
 
 
 class BusinessCalendar(Protocol):
-    """The part of `sla_engine.calendar.Calendar` that escalation planning needs."""
+    """The part of `sla_engine.core.calendar.Calendar` that escalation planning needs."""
 
     def add(self, start: datetime, duration: timedelta) -> datetime: ...
     def subtract(self, end: datetime, duration: timedelta) -> datetime: ...
@@ -93,8 +93,9 @@ def threshold_due(rule: Any, metric_state: Any, calendar: BusinessCalendar) -> d
     return calendar.add(started_at, spent + max(paused, timedelta(0)))
 
 
-def plan_thresholds(metric_state: Any, metric_policy: Any,
-                    calendar: BusinessCalendar) -> list[PlannedTimer]:
+def plan_thresholds(
+    metric_state: Any, metric_policy: Any, calendar: BusinessCalendar
+) -> list[PlannedTimer]:
     """The `escalate` thresholds of a running metric's current cycle, merged by `at`."""
     by_threshold: dict[str, tuple[datetime, list[Target]]] = {}
     for rule in metric_policy.escalate:
@@ -114,17 +115,21 @@ def repeat_threshold(number: int) -> str:
 def repeat_number(threshold: str) -> int | None:
     if not threshold.startswith(REPEAT_PREFIX):
         return None
-    return int(threshold[len(REPEAT_PREFIX):])
+    return int(threshold[len(REPEAT_PREFIX) :])
 
 
 def plan_repeat(breach_at: datetime, repeat: Any, number: int) -> PlannedTimer:
     """Repeat `number` (1, 2, ...): `number * every` of real time after the breach."""
-    return PlannedTimer(repeat_threshold(number), breach_at + repeat.every * number,
-                        (Target(repeat.to, repeat.during),))
+    return PlannedTimer(
+        repeat_threshold(number),
+        breach_at + repeat.every * number,
+        (Target(repeat.to, repeat.during),),
+    )
 
 
-def next_repeat_after(breach_at: datetime, every: timedelta, fired_number: int,
-                      now: datetime) -> int:
+def next_repeat_after(
+    breach_at: datetime, every: timedelta, fired_number: int, now: datetime
+) -> int:
     """The repeat to materialise after `fired_number` fired at `now`: the next one whose due
     time is still ahead, so a late firing resumes from now instead of bursting."""
     number = fired_number + 1
@@ -156,8 +161,7 @@ def hold_until(now: datetime, during: BusinessCalendar | None) -> datetime:
     return during.next_open(now)
 
 
-def business_remaining_s(now: datetime, breach_at: datetime,
-                         calendar: BusinessCalendar) -> float:
+def business_remaining_s(now: datetime, breach_at: datetime, calendar: BusinessCalendar) -> float:
     """Business seconds left until the breach; negative once breached."""
     if now <= breach_at:
         return calendar.elapsed(now, breach_at).total_seconds()

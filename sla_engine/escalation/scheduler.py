@@ -52,18 +52,26 @@ class TickReport:
 class EscalationEngine:
     """Fires due timers and delivers due notifications for one process."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, destinations: Mapping[str, Any],
-                 policies: Mapping[str, Any], settings: EscalationSettings | None = None,
-                 clock: Callable[[], datetime] = utcnow, calendars: Calendars = default_calendars,
-                 sender: HttpSender | None = None, worker: str | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        destinations: Mapping[str, Any],
+        policies: Mapping[str, Any],
+        settings: EscalationSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        calendars: Calendars = default_calendars,
+        sender: HttpSender | None = None,
+        worker: str | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings or EscalationSettings.from_env()
         self.clock = clock
         self.worker = worker or worker_name()
-        self.firing = TimerFiring(destinations, policies, calendars,
-                                  batch=self.settings.fire_batch)
-        self.deliverer = Deliverer(sessions, destinations, self.settings, clock=clock,
-                                   worker=self.worker, sender=sender)
+        self.firing = TimerFiring(destinations, policies, calendars, batch=self.settings.fire_batch)
+        self.deliverer = Deliverer(
+            sessions, destinations, self.settings, clock=clock, worker=self.worker, sender=sender
+        )
         self._scheduler: BackgroundScheduler | None = None
 
     # -- the pure step --
@@ -98,11 +106,17 @@ class EscalationEngine:
         cutoff = when - timedelta(days=self.settings.retention_days)
         with self.sessions.begin() as session:
             d = EscalationDelivery
-            gone = session.execute(sa.delete(d).where(
-                d.status.in_(("sent", "dead", "cancelled")), d.updated_at < cutoff))
+            gone = session.execute(
+                sa.delete(d).where(
+                    d.status.in_(("sent", "dead", "cancelled")), d.updated_at < cutoff
+                )
+            )
             t = EscalationTimer
-            gone_timers = session.execute(sa.delete(t).where(
-                t.status.in_(("fired", "skipped", "cancelled")), t.updated_at < cutoff))
+            gone_timers = session.execute(
+                sa.delete(t).where(
+                    t.status.in_(("fired", "skipped", "cancelled")), t.updated_at < cutoff
+                )
+            )
             return int(gone.rowcount + gone_timers.rowcount)  # type: ignore[attr-defined]
 
     # -- the loop --
@@ -118,11 +132,23 @@ class EscalationEngine:
         logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
         scheduler = BackgroundScheduler(timezone=UTC)
         for job_id, work in ((FIRE_JOB, self.fire_pending), (DELIVER_JOB, self.deliver_pending)):
-            scheduler.add_job(self._guarded(work), "interval", seconds=self.settings.poll_s,
-                              id=job_id, max_instances=1, coalesce=True,
-                              next_run_time=datetime.now(UTC))
-        scheduler.add_job(self._guarded(self.prune), "interval", hours=1, id=PRUNE_JOB,
-                          max_instances=1, coalesce=True)
+            scheduler.add_job(
+                self._guarded(work),
+                "interval",
+                seconds=self.settings.poll_s,
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
+        scheduler.add_job(
+            self._guarded(self.prune),
+            "interval",
+            hours=1,
+            id=PRUNE_JOB,
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         self._scheduler = scheduler
         return self.stop
@@ -150,6 +176,9 @@ class EscalationEngine:
             try:
                 work()
             except Exception:
-                log.exception("escalation job %s failed; retrying at the next poll",
-                              getattr(work, "__name__", work))
+                log.exception(
+                    "escalation job %s failed; retrying at the next poll",
+                    getattr(work, "__name__", work),
+                )
+
         return run

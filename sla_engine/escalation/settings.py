@@ -44,8 +44,7 @@ class EscalationSettings:
         return max(1, min(self.claim_batch, self.concurrency * rounds))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any
-                 ) -> EscalationSettings:
+    def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> EscalationSettings:
         """Defaults, then `SLA_ENGINE_ESCALATION_<FIELD>` variables, then `overrides`."""
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -55,9 +54,9 @@ class EscalationSettings:
                 try:
                     values[f.name] = kind(env[name])
                 except ValueError:
-                    raise ConfigError(f"{name}: {env[name]!r} is not a number", field=name,
-                                      value=env[name]) from None
+                    raise ConfigError(
+                        f"{name}: {env[name]!r} is not a number", field=name, value=env[name]
+                    ) from None
                 if values[f.name] <= 0:
-                    raise ConfigError(f"{name}: must be positive", field=name,
-                                      value=env[name])
+                    raise ConfigError(f"{name}: must be positive", field=name, value=env[name])
         return replace(cls(**values), **overrides)

@@ -40,7 +40,7 @@ _TIMERS_OF_TICKET = (
 
 
 def default_calendars(name: str) -> BusinessCalendar:
-    from sla_engine.calendar import load_calendar
+    from sla_engine.core.calendar import load_calendar
 
     return load_calendar(name)  # type: ignore[no-any-return]
 
@@ -52,22 +52,30 @@ def _targets_json(planned: PlannedTimer) -> str:
 class EscalationTimerHook:
     """`TicketHook` that plans, moves and cancels a ticket's escalation timers."""
 
-    def __init__(self, policies: Mapping[str, Any], destinations: Mapping[str, Any], *,
-                 calendars: Calendars = default_calendars,
-                 wake: Callable[[], None] | None = None,
-                 wake_within: timedelta = timedelta(seconds=5)) -> None:
+    def __init__(
+        self,
+        policies: Mapping[str, Any],
+        destinations: Mapping[str, Any],
+        *,
+        calendars: Calendars = default_calendars,
+        wake: Callable[[], None] | None = None,
+        wake_within: timedelta = timedelta(seconds=5),
+    ) -> None:
         self.policies = policies
         self.destinations = destinations
         # The default loader checks the calendar file on every call: re-check once a second.
         self.calendars: Calendars = (
-            RecentCalendars(calendars) if calendars is default_calendars else calendars)
+            RecentCalendars(calendars) if calendars is default_calendars else calendars
+        )
         self.wake = wake
         self.wake_within = wake_within
         # With no rule anywhere no timer can exist: ticket writes then skip the timer queries.
-        self.enabled = any(mp.escalate or mp.repeat_after_breach
-                           for policy in policies.values() for mp in policy.metrics.values())
-        self.pagerduty = any(getattr(d, "type", "") == "pagerduty"
-                             for d in destinations.values())
+        self.enabled = any(
+            mp.escalate or mp.repeat_after_breach
+            for policy in policies.values()
+            for mp in policy.metrics.values()
+        )
+        self.pagerduty = any(getattr(d, "type", "") == "pagerduty" for d in destinations.values())
 
     def on_create(self, session: Session, ticket: Any, request: Any, now: datetime) -> None:
         """Nothing to do before the first state is computed."""
@@ -85,29 +93,49 @@ class EscalationTimerHook:
         soonest: datetime | None = None
         for name, metric_state in state.metrics.items():
             metric_policy = policy.metrics.get(name) if policy is not None else None
-            due = self.sync_metric(session, state.ticket_id, state.policy, metric_state,
-                                   metric_policy, now, rows=rows_by_metric.get(name, []))
+            due = self.sync_metric(
+                session,
+                state.ticket_id,
+                state.policy,
+                metric_state,
+                metric_policy,
+                now,
+                rows=rows_by_metric.get(name, []),
+            )
             if due is not None and (soonest is None or due < soonest):
                 soonest = due
         if self.wake is not None and soonest is not None and soonest <= now + self.wake_within:
             wake = self.wake
             sa.event.listen(session, "after_commit", lambda _s: wake(), once=True)
 
-    def sync_metric(self, session: Session, ticket_id: str, policy: str, metric_state: Any,
-                    metric_policy: Any, now: datetime,
-                    rows: list[EscalationTimer] | None = None) -> datetime | None:
+    def sync_metric(
+        self,
+        session: Session,
+        ticket_id: str,
+        policy: str,
+        metric_state: Any,
+        metric_policy: Any,
+        now: datetime,
+        rows: list[EscalationTimer] | None = None,
+    ) -> datetime | None:
         """Bring one metric's timer rows to the plan; returns the earliest pending due time.
 
         `rows` are the metric's timer rows already read (and locked) by the caller; without
         them they are read here. Rows are written only where they differ from the plan."""
         if rows is None:
-            rows = list(session.scalars(
-                _TIMERS_OF_TICKET.where(EscalationTimer.metric == metric_state.metric),
-                {"ticket_id": ticket_id}))
+            rows = list(
+                session.scalars(
+                    _TIMERS_OF_TICKET.where(EscalationTimer.metric == metric_state.metric),
+                    {"ticket_id": ticket_id},
+                )
+            )
         running = is_running(metric_state)
         planned: list[PlannedTimer] = []
-        if running and metric_policy is not None and (
-                metric_policy.escalate or metric_policy.repeat_after_breach is not None):
+        if (
+            running
+            and metric_policy is not None
+            and (metric_policy.escalate or metric_policy.repeat_after_breach is not None)
+        ):
             calendar = self.calendars(metric_state.calendar)
             planned = plan_thresholds(metric_state, metric_policy, calendar)
             repeat = self._planned_repeat(rows, metric_state, metric_policy)
@@ -135,15 +163,22 @@ class EscalationTimerHook:
         # or resolve, and the two queries below are skipped.
         fired = any(row.status == "fired" for row in rows)
         if fired and not running and not is_paused(metric_state):
-            outbox.cancel_queued(session, ticket_id=ticket_id, metric=metric_state.metric,
-                                 cycle=None, now=now, reason=f"metric {metric_state.status}")
+            outbox.cancel_queued(
+                session,
+                ticket_id=ticket_id,
+                metric=metric_state.metric,
+                cycle=None,
+                now=now,
+                reason=f"metric {metric_state.status}",
+            )
         if fired and self.pagerduty:
             self._resolve_stopped_incidents(session, ticket_id, metric_state, running, now)
         return soonest
 
     @staticmethod
-    def _planned_repeat(rows: list[EscalationTimer], metric_state: Any,
-                        metric_policy: Any) -> PlannedTimer | None:
+    def _planned_repeat(
+        rows: list[EscalationTimer], metric_state: Any, metric_policy: Any
+    ) -> PlannedTimer | None:
         """Only the next repeat exists as a row: after the last one fired, or the one the
         firing step already materialised."""
         repeat = metric_policy.repeat_after_breach
@@ -160,21 +195,38 @@ class EscalationTimerHook:
         return plan_repeat(metric_state.breach_at, repeat, number)
 
     @staticmethod
-    def _new_row(ticket_id: str, policy: str, metric_state: Any, item: PlannedTimer,
-                 now: datetime) -> EscalationTimer:
+    def _new_row(
+        ticket_id: str, policy: str, metric_state: Any, item: PlannedTimer, now: datetime
+    ) -> EscalationTimer:
         return EscalationTimer(
-            ticket_id=ticket_id, metric=metric_state.metric, cycle=metric_state.cycle,
-            threshold=item.threshold, due_at=item.due_at, status="pending", generation=1,
-            policy=policy, calendar=metric_state.calendar, breach_at=metric_state.breach_at,
-            targets=_targets_json(item), created_at=now, updated_at=now)
+            ticket_id=ticket_id,
+            metric=metric_state.metric,
+            cycle=metric_state.cycle,
+            threshold=item.threshold,
+            due_at=item.due_at,
+            status="pending",
+            generation=1,
+            policy=policy,
+            calendar=metric_state.calendar,
+            breach_at=metric_state.breach_at,
+            targets=_targets_json(item),
+            created_at=now,
+            updated_at=now,
+        )
 
     @staticmethod
-    def _move(row: EscalationTimer, policy: str, metric_state: Any, item: PlannedTimer,
-              now: datetime) -> None:
+    def _move(
+        row: EscalationTimer, policy: str, metric_state: Any, item: PlannedTimer, now: datetime
+    ) -> None:
         targets = _targets_json(item)
-        unchanged = (row.status == "pending" and row.due_at == item.due_at
-                     and row.breach_at == metric_state.breach_at and row.targets == targets
-                     and row.policy == policy and row.calendar == metric_state.calendar)
+        unchanged = (
+            row.status == "pending"
+            and row.due_at == item.due_at
+            and row.breach_at == metric_state.breach_at
+            and row.targets == targets
+            and row.policy == policy
+            and row.calendar == metric_state.calendar
+        )
         if unchanged:
             return
         row.status = "pending"
@@ -186,25 +238,48 @@ class EscalationTimerHook:
         row.generation += 1
         row.updated_at = now
 
-    def _resolve_stopped_incidents(self, session: Session, ticket_id: str, metric_state: Any,
-                                   running: bool, now: datetime) -> None:
+    def _resolve_stopped_incidents(
+        self, session: Session, ticket_id: str, metric_state: Any, running: bool, now: datetime
+    ) -> None:
         """A PagerDuty `resolve` (same dedup_key) for every triggered cycle that is over."""
         t = EscalationDelivery
         triggered = session.execute(
             sa.select(t.cycle, t.destination, sa.func.max(t.lease_until))
-            .where(t.ticket_id == ticket_id, t.metric == metric_state.metric,
-                   t.kind == "trigger", t.status.in_(("sent", "sending")))
-            .group_by(t.cycle, t.destination)).all()
+            .where(
+                t.ticket_id == ticket_id,
+                t.metric == metric_state.metric,
+                t.kind == "trigger",
+                t.status.in_(("sent", "sending")),
+            )
+            .group_by(t.cycle, t.destination)
+        ).all()
         for cycle, destination, in_flight_until in triggered:
             if running and cycle == metric_state.cycle:
                 continue
             if is_paused(metric_state) and cycle == metric_state.cycle:
                 continue
-            payload = json.dumps({"ticket_id": ticket_id, "metric": metric_state.metric,
-                                  "cycle": cycle, "status": metric_state.status})
+            payload = json.dumps(
+                {
+                    "ticket_id": ticket_id,
+                    "metric": metric_state.metric,
+                    "cycle": cycle,
+                    "status": metric_state.status,
+                }
+            )
             # A trigger still being sent goes first: the resolve waits for its lease.
             not_before = max(now, in_flight_until or now)
-            outbox.enqueue(session, outbox.new_delivery(
-                ticket_id=ticket_id, metric=metric_state.metric, cycle=cycle,
-                threshold="resolve", destination=destination, kind="resolve",
-                payload=payload, due_at=now, not_before=not_before, now=now))
+            outbox.enqueue(
+                session,
+                outbox.new_delivery(
+                    ticket_id=ticket_id,
+                    metric=metric_state.metric,
+                    cycle=cycle,
+                    threshold="resolve",
+                    destination=destination,
+                    kind="resolve",
+                    payload=payload,
+                    due_at=now,
+                    not_before=not_before,
+                    now=now,
+                ),
+            )

@@ -34,11 +34,11 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("fired_at", UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_escalation_timers"),
-        sa.UniqueConstraint("ticket_id", "metric", "cycle", "threshold",
-                            name="uq_escalation_timers_key"),
+        sa.UniqueConstraint(
+            "ticket_id", "metric", "cycle", "threshold", name="uq_escalation_timers_key"
+        ),
     )
-    op.create_index("ix_escalation_timers_status_due", "escalation_timers",
-                    ["status", "due_at"])
+    op.create_index("ix_escalation_timers_status_due", "escalation_timers", ["status", "due_at"])
     op.create_index("ix_escalation_timers_ticket", "escalation_timers", ["ticket_id", "metric"])
     op.create_table(
         "escalation_deliveries",
@@ -64,10 +64,12 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_escalation_deliveries"),
     )
-    op.create_index("ix_escalation_deliveries_status_next", "escalation_deliveries",
-                    ["status", "not_before"])
-    op.create_index("ix_escalation_deliveries_ticket", "escalation_deliveries",
-                    ["ticket_id", "metric", "cycle"])
+    op.create_index(
+        "ix_escalation_deliveries_status_next", "escalation_deliveries", ["status", "not_before"]
+    )
+    op.create_index(
+        "ix_escalation_deliveries_ticket", "escalation_deliveries", ["ticket_id", "metric", "cycle"]
+    )
     op.create_table(
         "escalation_destinations",
         sa.Column("name", sa.String(100), nullable=False),

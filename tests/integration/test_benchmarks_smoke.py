@@ -1,0 +1,48 @@
+"""Smoke test of the deadline benchmark: a tiny run completes and prints its table.
+
+No timing is judged here; only that every contender ran and the report has its parts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_deadline_throughput_quick_run_prints_the_comparison_table() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "deadline_throughput.py"),
+            "--quick",
+            "--starts",
+            "300",
+            "--many",
+            "2000",
+            "--slow-subset",
+            "20",
+            "--min-time",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "Traceback" not in run.stderr
+    for contender in (
+        "sla_engine Calendar.add",
+        "sla_engine add_many",
+        "businesstimedelta",
+        "pandas CustomBusinessHour",
+    ):
+        assert out.count(contender) >= 2, contender  # one row per budget (+4h, +400h)
+    assert "deadlines/s" in out
+    assert "first 20 starts only" in out
+    assert "businesstimedelta +400h:" in out and "of 20 answers differ" in out
+    assert "differ from Calendar.add" not in out  # add_many agrees with the scalar path
