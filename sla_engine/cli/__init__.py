@@ -24,13 +24,32 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"{PROG_NAME} {version('sla_engine')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", help="print the version and exit", callback=_version, is_eager=True
+    ),
+) -> None:
+    """SLA and business-hours engine: deadlines, ticket SLA clocks, escalations, credits."""
 
 
 def _register() -> None:
     # Each command group module adds its commands to `app` on import.
     from sla_engine.cli import (
         calendar_cmds,  # noqa: F401
+        config_cmds,  # noqa: F401
         credit_cmds,  # noqa: F401
         escalation_cmds,  # noqa: F401
         service_cmds,  # noqa: F401

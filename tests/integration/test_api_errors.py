@@ -14,7 +14,7 @@ from sla_engine.api import create_app
 from sla_engine.composition import build_services
 from sla_engine.config import load_config
 from tests.support.server import serve_app
-from tests.test_api_flow import row_counts, running_api
+from tests.integration.test_api_flow import row_counts, running_api
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 START = "2026-11-20T13:00:00-07:00"

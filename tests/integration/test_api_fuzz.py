@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.test_api_flow import running_api
+from tests.integration.test_api_flow import running_api
 
 EXAMPLES_PER_MODE = 15
 
