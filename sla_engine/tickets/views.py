@@ -1,0 +1,82 @@
+"""The JSON shapes of tickets and events, as plain dicts (the HTTP layer returns them as is)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class TicketFields(Protocol):
+    """What a ticket view reads (the ORM row or a plain row)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def current_policy(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def legacy(self) -> bool | None: ...
+    @property
+    def received_at(self) -> datetime: ...
+
+
+class EventFields(Protocol):
+    """What an event view reads."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+    @property
+    def received_at(self) -> datetime: ...
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def ticket_view(ticket: TicketFields, calendar: str | None = None) -> dict[str, Any]:
+    """The ticket's own fields; ``calendar`` is the ticket's calendar in force (None: the
+    policy's calendars apply)."""
+    return {
+        "id": ticket.id,
+        "policy": ticket.policy,
+        "current_policy": ticket.current_policy,
+        "status": ticket.status,
+        "created_at": iso(ticket.created_at),
+        "account": ticket.account,
+        "product": ticket.product,
+        "version": ticket.version,
+        "legacy": ticket.legacy,
+        "received_at": iso(ticket.received_at),
+        "calendar": calendar,
+    }
+
+
+def event_view(row: EventFields) -> dict[str, Any]:
+    return {
+        **row.data,
+        "event_id": row.event_id,
+        "type": row.type,
+        "occurred_at": iso(row.occurred_at),
+        "seq": row.seq,
+        "received_at": iso(row.received_at),
+    }
