@@ -1,13 +1,15 @@
-"""The public calendar API (SPEC section 1): `load_calendar(name)` and `Calendar`.
+"""The public calendar API (SPEC sections 1 and 6): `load_calendar(name)` and `Calendar`.
 
 `Calendar` converts between aware datetimes / numpy arrays and the integer microseconds of
 its `Timeline`, and checks arguments (a naive datetime is a `TypeError`, a negative duration
-an `InputError`, both naming the argument).
+an `InputError`, both naming the argument). `cal.with_version(effective_from, other)` and
+`versioned_calendar(name, versions)` give calendars whose hours change over time.
 """
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,7 @@ from sla_engine.core.calendar_file import (
     is_calendar_path,
     read_calendar_file,
 )
+from sla_engine.core.calendar_versions import CalendarVersion
 from sla_engine.core.timeline import EPOCH, MICROSECOND, Int64Array, Timeline
 from sla_engine.core.zoned_instant import ZonedInstant
 from sla_engine.errors import CalendarError, InputError
@@ -144,40 +147,115 @@ def _broadcast(a: Int64Array, b: Int64Array, argument: str) -> tuple[Int64Array,
     return first, second
 
 
+class _Version:
+    """A version as a calendar holds it: its instant (both forms) and its own timeline."""
+
+    __slots__ = ("effective_from", "from_us", "spec", "timeline")
+
+    def __init__(
+        self, effective_from: datetime | None, from_us: int | None, timeline: Timeline
+    ) -> None:
+        self.effective_from = effective_from
+        self.from_us = from_us
+        self.spec = timeline.spec
+        self.timeline = timeline
+
+
 class Calendar:
-    """Business-hours arithmetic on one calendar (SPEC section 1)."""
+    """Business-hours arithmetic on one calendar (SPEC section 1), possibly versioned (6).
+
+    For a versioned calendar `spec`, `tz` and `title` are the latest version's; each result is
+    in the zone of the version in force at it (`version_at(t)`).
+    """
 
     def __init__(
         self, spec: CalendarSpec, *, name: str | None = None, path: Path | None = None
     ) -> None:
-        self.spec = spec
         self.path = path
         self.name = name or (path.stem if path else spec.title)
-        self.title = spec.title
-        self.tz: ZoneInfo = spec.timezone
-        self.timeline = Timeline(spec)
+        timeline = Timeline(spec)
+        self._setup(timeline, (_Version(None, None, timeline),))
+
+    def _setup(self, timeline: Timeline, versions: tuple[_Version, ...]) -> None:
+        self._versions = versions
+        self.timeline = timeline
+        self.spec = timeline.spec
+        self.title = self.spec.title
+        self.tz: ZoneInfo = self.spec.timezone
+        # where the result zone changes, and the zone from each change on
+        bounds: list[int] = []
+        zones = [versions[0].spec.timezone]
+        for version in versions[1:]:
+            if version.spec.timezone.key != zones[-1].key:
+                assert version.from_us is not None
+                bounds.append(version.from_us)
+                zones.append(version.spec.timezone)
+        self._zone_bounds = bounds
+        self._zones = zones
 
     def __repr__(self) -> str:
-        return f"Calendar(name={self.name!r}, tz={self.tz.key!r})"
+        more = f", versions={len(self._versions)}" if len(self._versions) > 1 else ""
+        return f"Calendar(name={self.name!r}, tz={self.tz.key!r}{more})"
+
+    # -- versions --------------------------------------------------------------------------
+
+    @property
+    def versions(self) -> tuple[CalendarVersion, ...]:
+        """(effective_from, spec) pairs in order; the first's effective_from is None."""
+        return tuple(CalendarVersion(v.effective_from, v.spec) for v in self._versions)
+
+    def with_version(self, effective_from: datetime, other: Calendar | CalendarSpec) -> Calendar:
+        """This calendar before `effective_from` and `other` from it on (exact at the instant).
+
+        `effective_from` must be later than this calendar's last version's. When `other` is
+        versioned itself, its versions in force from `effective_from` on are taken.
+        """
+        at = instant_us(effective_from, "effective_from")
+        last = self._versions[-1].from_us
+        if last is not None and at <= last:
+            raise CalendarError(
+                f"{self.name}: effective_from {effective_from.isoformat()} must be later than "
+                f"the last version's ({_iso(self._versions[-1].effective_from)})",
+                field="effective_from",
+                value=effective_from.isoformat(),
+            )
+        theirs = other._versions if isinstance(other, Calendar) else _own_versions(other)
+        later = [v for v in theirs if v.from_us is not None and v.from_us > at]
+        in_force = theirs[len(theirs) - len(later) - 1]
+        start = _Version(_zoned(at, in_force.spec.timezone), at, in_force.timeline)
+        return self._with_versions((*self._versions, start, *later), self.name, self.path)
+
+    @staticmethod
+    def _with_versions(versions: tuple[_Version, ...], name: str, path: Path | None) -> Calendar:
+        calendar = Calendar.__new__(Calendar)
+        calendar.name, calendar.path = name, path
+        first, later = versions[0].timeline, versions[1:]
+        pairs = [(v.from_us, v.timeline) for v in later if v.from_us is not None]
+        calendar._setup(Timeline.versioned(first, pairs), versions)
+        return calendar
+
+    def version_at(self, t: datetime) -> CalendarVersion:
+        """The version in force at instant t."""
+        us = instant_us(t, "t")
+        index = bisect_right([v.from_us or 0 for v in self._versions[1:]], us)
+        version = self._versions[index]
+        return CalendarVersion(version.effective_from, version.spec)
+
+    def _zone(self, us: int) -> ZoneInfo:
+        if not self._zone_bounds:
+            return self.tz
+        return self._zones[bisect_right(self._zone_bounds, us)]
+
+    # -- arithmetic ------------------------------------------------------------------------
 
     def _datetime(self, us: int) -> datetime:
+        tz = self._zone(us)
         if -_FLOAT_EXACT_US < us < _FLOAT_EXACT_US:
             # exact here: us / 1e6 is within 0.24 us of the true value and
             # fromtimestamp rounds to the nearest microsecond (and is 2x faster)
-            return ZonedInstant.fromtimestamp(us / 1e6, self.tz)
+            return ZonedInstant.fromtimestamp(us / 1e6, tz)
         try:
-            local = (EPOCH + timedelta(microseconds=us)).astimezone(self.tz)
-            return ZonedInstant(
-                local.year,
-                local.month,
-                local.day,
-                local.hour,
-                local.minute,
-                local.second,
-                local.microsecond,
-                tzinfo=self.tz,
-                fold=local.fold,
-            )
+            return _zoned(us, tz)
         except OverflowError:
             raise CalendarError(
                 f"{self.name}: result beyond the supported range of dates",
@@ -202,7 +280,7 @@ class Calendar:
         else:
             d = duration_us(duration, "duration")
         end = self.timeline.add(s, d)
-        if -_FLOAT_EXACT_US < end < _FLOAT_EXACT_US:
+        if -_FLOAT_EXACT_US < end < _FLOAT_EXACT_US and not self._zone_bounds:
             return ZonedInstant.fromtimestamp(end / 1e6, self.tz)
         return self._datetime(end)
 
@@ -295,4 +373,68 @@ def calendar_from_spec(spec: CalendarSpec, name: str | None = None) -> Calendar:
     return Calendar(spec, name=name)
 
 
-__all__: Sequence[str] = ("Calendar", "load_calendar", "list_calendars", "calendar_from_spec")
+def versioned_calendar(
+    name: str | None,
+    versions: Sequence[tuple[datetime | None, CalendarSpec | Calendar]],
+    *,
+    path: Path | None = None,
+) -> Calendar:
+    """A calendar from its versions in order: (None, first), (effective_from, next), ...
+
+    Only the first has no effective_from; each later one must be later than the one before
+    (else `CalendarError` naming `effective_from`).
+    """
+    if not versions:
+        raise CalendarError("a calendar needs at least one version", field="versions", value=[])
+    first_from, first = versions[0]
+    if first_from is not None:
+        raise CalendarError(
+            "the first version has no effective_from (it is in force from the beginning)",
+            field="effective_from",
+            value=first_from.isoformat() if isinstance(first_from, datetime) else first_from,
+        )
+    base = first if isinstance(first, Calendar) else Calendar(first, name=name, path=path)
+    calendar = Calendar._with_versions(base._versions, name or base.name, path or base.path)
+    for effective_from, other in versions[1:]:
+        if effective_from is None:
+            raise CalendarError(
+                "only the first version may have no effective_from",
+                field="effective_from",
+                value=None,
+            )
+        calendar = calendar.with_version(effective_from, other)
+    return calendar
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _own_versions(spec: CalendarSpec) -> tuple[_Version, ...]:
+    return (_Version(None, None, Timeline(spec)),)
+
+
+def _zoned(us: int, tz: ZoneInfo) -> datetime:
+    """The instant `us` as a ZonedInstant in `tz`, exactly (any supported year)."""
+    local = (EPOCH + timedelta(microseconds=us)).astimezone(tz)
+    return ZonedInstant(
+        local.year,
+        local.month,
+        local.day,
+        local.hour,
+        local.minute,
+        local.second,
+        local.microsecond,
+        tzinfo=tz,
+        fold=local.fold,
+    )
+
+
+__all__: Sequence[str] = (
+    "Calendar",
+    "CalendarVersion",
+    "load_calendar",
+    "list_calendars",
+    "calendar_from_spec",
+    "versioned_calendar",
+)

@@ -2,8 +2,8 @@
 
 Instants are integer microseconds since the Unix epoch (UTC), so business time is exact.
 
-- `YearCompiler` (pure): the open intervals of one UTC year, from the spec's windows,
-  holidays, [dates] overrides and closures (SPEC section 1, rules 1-3).
+- `YearCompiler` (`open_set.py`): the open intervals of one spec within one UTC year; for a
+  versioned calendar, `VersionedYears` (`calendar_versions.py`) stitches its versions' years.
 - `Run`: contiguous compiled years as flat arrays `starts`, `ends` and `cum` (business time
   before each interval, counted from the run's first interval). With them the business
   clock B(t) is one bisection, and every query is O(log n), whatever the duration.
@@ -11,132 +11,63 @@ Instants are integer microseconds since the Unix epoch (UTC), so business time i
   long duration needs) and answers add / subtract / elapsed / ... in microseconds.
 
 The calendar never ends (rule 5). Since weekly hours repeat, a calendar that stays closed
-for `EMPTY_YEARS` whole years beyond its last [dates]/[[closures]] entry never opens again: the
-search stops there with `CalendarError` instead of hanging. The same bound applies backwards
-and, for `next_close`, to a calendar that never closes.
+for `EMPTY_YEARS` whole years beyond its last [dates]/[[closures]] entry (and its last version
+change) never opens again: the search stops there with `CalendarError` instead of hanging. The
+same bound applies backwards and, for `next_close`, to a calendar that never closes.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from math import ceil
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from sla_engine.core.calendar_file import CalendarSpec, Window
+from sla_engine.core.calendar_file import CalendarSpec
+from sla_engine.core.calendar_versions import VersionedYears
+from sla_engine.core.open_set import (
+    EPOCH,
+    MICROSECOND,
+    Interval,
+    YearCompiler,
+    merge_intervals,
+    subtract_intervals,
+    utc_year,
+    year_start_us,
+)
 from sla_engine.errors import CalendarError
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 EMPTY_YEARS = 5
 FIRST_YEAR, LAST_YEAR = 2, 9998
-_YEAR_MARGIN = 3  # local dates before/after a UTC year whose windows may reach into it
 _RUN_GAP = 3  # runs closer than this many years are joined into one
 
 Int64Array = npt.NDArray[np.int64]
-Interval = tuple[int, int]
+
+__all__ = (
+    "EPOCH",
+    "MICROSECOND",
+    "GridIndex",
+    "Int64Array",
+    "Interval",
+    "Run",
+    "Timeline",
+    "YearCompiler",
+    "merge_intervals",
+    "subtract_intervals",
+    "utc_year",
+    "year_start_us",
+)
 
 
-def year_start_us(year: int) -> int:
-    return (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
-
-
-def utc_year(us: int) -> int:
-    try:
-        return (EPOCH + timedelta(microseconds=us)).year
-    except OverflowError:
-        raise CalendarError(
-            "instant beyond the supported range of years", field="instant", value=us
-        ) from None
-
-
-def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
-    """Union of half-open intervals: sorted, overlapping and touching ones joined."""
-    merged: list[Interval] = []
-    for start, end in sorted(intervals):
-        if end <= start:
-            continue
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def subtract_intervals(opened: list[Interval], closed: list[Interval]) -> list[Interval]:
-    """`opened` minus `closed`, both sorted and disjoint."""
-    result: list[Interval] = []
-    first = 0
-    for start, end in opened:
-        while first < len(closed) and closed[first][1] <= start:
-            first += 1
-        cursor = start
-        index = first
-        while index < len(closed) and closed[index][0] < end:
-            c_start, c_end = closed[index]
-            if c_start > cursor:
-                result.append((cursor, c_start))
-            cursor = max(cursor, c_end)
-            index += 1
-        if cursor < end:
-            result.append((cursor, end))
-    return result
-
-
-class YearCompiler:
-    """Pure: the open intervals of a spec within one UTC year, in epoch microseconds."""
-
-    def __init__(self, spec: CalendarSpec) -> None:
-        self.spec = spec
-        self.tz = spec.timezone
-        self._holidays = spec.holidays.build() if spec.holidays else None
-        self._closures = merge_intervals(
-            (self._moment_us(c.start), self._moment_us(c.end)) for c in spec.closures
-        )
-
-    def _moment_us(self, moment: datetime) -> int:
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=self.tz)
-        return (moment - EPOCH) // MICROSECOND
-
-    def windows_on(self, day: date) -> tuple[Window, ...]:
-        """SPEC rule 1: the [dates] entry, else nothing on a holiday, else the weekday's hours."""
-        override = self.spec.dates.get(day)
-        if override is not None:
-            return override
-        if self._holidays is not None and day in self._holidays:
-            return ()
-        return self.spec.hours[day.weekday()]
-
-    def compile(self, year: int) -> list[Interval]:
-        lo, hi = year_start_us(year), year_start_us(year + 1)
-        tz = self.tz
-        raw: list[Interval] = []
-        day = date(year - 1, 12, 31) - timedelta(days=_YEAR_MARGIN)
-        last = date(year + 1, 1, 1) + timedelta(days=_YEAR_MARGIN)
-        one_day = timedelta(days=1)
-        while day <= last:
-            windows = self.windows_on(day)
-            if windows:
-                midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
-                for window in windows:
-                    # wall-clock arithmetic on an aware datetime, then fold=0 conversion (rule 2)
-                    start = ((midnight + window.start) - EPOCH) // MICROSECOND
-                    end = ((midnight + window.end) - EPOCH) // MICROSECOND
-                    if end > lo and start < hi:
-                        raw.append((max(start, lo), min(end, hi)))
-            day += one_day
-        opened = merge_intervals(raw)
-        if self._closures:
-            opened = subtract_intervals(opened, self._closures)
-        return opened
+class _Compiler(Protocol):
+    def compile(self, year: int) -> list[Interval]: ...
 
 
 class GridIndex:
@@ -251,18 +182,47 @@ class Run:
         return self.cum[i] + spent
 
 
+def _never_opens(spec: CalendarSpec) -> bool:
+    return not spec.has_weekly_hours and not any(spec.dates.values())
+
+
 class Timeline:
-    """Business-time arithmetic over a spec, compiled lazily per UTC year and cached."""
+    """Business-time arithmetic over a spec, compiled lazily per UTC year and cached.
+
+    `Timeline.versioned` gives the same over several versions (SPEC section 6); then `spec`
+    is the latest version's, and names the calendar in error messages.
+    """
 
     def __init__(self, spec: CalendarSpec) -> None:
-        self.spec = spec
-        self._compiler = YearCompiler(spec)
+        self._setup(YearCompiler(spec), [spec], [])
+
+    @classmethod
+    def versioned(cls, first: Timeline, later: Sequence[tuple[int, Timeline]]) -> Timeline:
+        """`first` before `later[0][0]` (microseconds), then each later timeline from its
+        instant on. The versions' compiled years are shared with (and cached by) them."""
+        if not later:
+            return first
+        timeline = cls.__new__(cls)
+        bounds = [at for at, _ in later]
+        sources = [first, *(t for _, t in later)]
+        compiler = VersionedYears(sources, bounds)
+        timeline._setup(compiler, [t.spec for t in sources], bounds)
+        return timeline
+
+    def _setup(self, compiler: _Compiler, specs: list[CalendarSpec], bounds: list[int]) -> None:
+        self.spec = specs[-1]
+        self._compiler = compiler
         self._years: dict[int, list[Interval]] = {}
         self._runs: tuple[Run, ...] = ()
         self._last = Run.build(LAST_YEAR + 1, LAST_YEAR, [])  # empty until the first query
         self._lock = threading.RLock()
-        self._never_opens = not spec.has_weekly_hours and not any(spec.dates.values())
-        self._special = spec.override_years
+        self._never_opens = all(_never_opens(spec) for spec in specs)
+        # the far future is the last version's, the far past the first's
+        self._weekly_forward = specs[-1].has_weekly_hours
+        self._weekly_backward = specs[0].has_weekly_hours
+        years = [y for spec in specs if spec.override_years for y in spec.override_years]
+        years += [utc_year(at) for at in bounds]
+        self._special = (min(years), max(years)) if years else None
 
     # -- compiling -------------------------------------------------------------------------
 
@@ -354,13 +314,13 @@ class Timeline:
             value=self.spec.title,
         )
 
-    def _step(self, run: Run, missing: int) -> int:
+    def _step(self, run: Run, missing: int, weekly: bool) -> int:
         """Years to compile next: enough for `missing` business time at the run's pace.
 
         Only weekly hours promise open time every year; with [dates] alone the search goes a
         year at a time, so that it stops at the EMPTY_YEARS bound.
         """
-        if missing <= 0 or run.total <= 0 or not self.spec.has_weekly_hours:
+        if missing <= 0 or run.total <= 0 or not weekly:
             return 1
         years = run.last_year - run.first_year + 1
         return max(1, ceil(missing * years / run.total))
@@ -368,13 +328,15 @@ class Timeline:
     def _extend_forward(self, run: Run, from_year: int, t: int, missing: int = 0) -> Run:
         if self._forward_exhausted(run, from_year):
             self._raise_no_open("after", t)
-        last = min(run.last_year + self._step(run, missing), LAST_YEAR + 1)
+        step = self._step(run, missing, self._weekly_forward)
+        last = min(run.last_year + step, LAST_YEAR + 1)
         return self.run_covering(run.first_year, last)
 
     def _extend_backward(self, run: Run, from_year: int, t: int, missing: int = 0) -> Run:
         if self._backward_exhausted(run, from_year):
             self._raise_no_open("before", t)
-        first = max(run.first_year - self._step(run, missing), FIRST_YEAR - 1)
+        step = self._step(run, missing, self._weekly_backward)
+        first = max(run.first_year - step, FIRST_YEAR - 1)
         return self.run_covering(first, run.last_year)
 
     # -- scalar queries (microseconds) -----------------------------------------------------
