@@ -49,8 +49,79 @@ def clock_seconds(text: str) -> int:
     return parts[0] * 3600 + parts[1] * 60 + parts[2]
 
 
+class IntervalWalk:
+    """Every query answered by walking `intervals(lo, hi)`, widening the window as needed."""
+
+    def intervals(self, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+        raise NotImplementedError
+
+    def around(self, t: datetime, days: int) -> tuple[datetime, datetime, list]:
+        t = t.astimezone(UTC)
+        lo, hi = t - timedelta(days=days), t + timedelta(days=days)
+        return lo, hi, self.intervals(lo, hi)
+
+    def elapsed(self, a: datetime, b: datetime) -> timedelta:
+        if b < a:
+            return -self.elapsed(b, a)
+        return sum((e - s for s, e in self.intervals(a, b)), ZERO)
+
+    def is_open(self, t: datetime) -> bool:
+        t = t.astimezone(UTC)
+        return any(s <= t < e for s, e in self.intervals(t, t + US1))
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        start = start.astimezone(UTC)
+        days = 16
+        while True:
+            _, hi, found = self.around(start, days)
+            left = duration
+            for s, e in found:
+                if e <= start:
+                    continue
+                s = max(s, start)
+                if left < e - s and e < hi:
+                    return s + left
+                left -= e - s
+            days *= 2
+
+    def subtract(self, end: datetime, duration: timedelta) -> datetime:
+        end = end.astimezone(UTC)
+        days = 16
+        while True:
+            lo, _, found = self.around(end, days)
+            left = duration
+            for s, e in reversed(found):
+                if s >= end:
+                    continue
+                e = min(e, end)
+                if left < e - s and s > lo:
+                    return e - left
+                left -= e - s
+            days *= 2
+
+    def next_open(self, t: datetime) -> datetime:
+        t = t.astimezone(UTC)
+        days = 16
+        while True:
+            _, hi, found = self.around(t, days)
+            for s, e in found:
+                if e > t and e < hi:
+                    return max(s, t)
+            days *= 2
+
+    def next_close(self, t: datetime) -> datetime:
+        t = t.astimezone(UTC)
+        days = 16
+        while True:
+            _, hi, found = self.around(t, days)
+            for _, e in found:
+                if e > t and e < hi:
+                    return e
+            days *= 2
+
+
 @dataclass
-class Reference:
+class Reference(IntervalWalk):
     zone: str
     hours: dict[int, list[str]]
     dates: dict[date, list[str]] = field(default_factory=dict)
@@ -134,70 +205,6 @@ class Reference:
             result = cut
         return [(max(s, lo), min(e, hi)) for s, e in result if max(s, lo) < min(e, hi)]
 
-    def around(self, t: datetime, days: int) -> tuple[datetime, datetime, list]:
-        t = t.astimezone(UTC)
-        lo, hi = t - timedelta(days=days), t + timedelta(days=days)
-        return lo, hi, self.intervals(lo, hi)
-
-    def elapsed(self, a: datetime, b: datetime) -> timedelta:
-        if b < a:
-            return -self.elapsed(b, a)
-        return sum((e - s for s, e in self.intervals(a, b)), ZERO)
-
-    def is_open(self, t: datetime) -> bool:
-        t = t.astimezone(UTC)
-        return any(s <= t < e for s, e in self.intervals(t, t + US1))
-
-    def add(self, start: datetime, duration: timedelta) -> datetime:
-        start = start.astimezone(UTC)
-        days = 16
-        while True:
-            _, hi, found = self.around(start, days)
-            left = duration
-            for s, e in found:
-                if e <= start:
-                    continue
-                s = max(s, start)
-                if left < e - s and e < hi:
-                    return s + left
-                left -= e - s
-            days *= 2
-
-    def subtract(self, end: datetime, duration: timedelta) -> datetime:
-        end = end.astimezone(UTC)
-        days = 16
-        while True:
-            lo, _, found = self.around(end, days)
-            left = duration
-            for s, e in reversed(found):
-                if s >= end:
-                    continue
-                e = min(e, end)
-                if left < e - s and s > lo:
-                    return e - left
-                left -= e - s
-            days *= 2
-
-    def next_open(self, t: datetime) -> datetime:
-        t = t.astimezone(UTC)
-        days = 16
-        while True:
-            _, hi, found = self.around(t, days)
-            for s, e in found:
-                if e > t and e < hi:
-                    return max(s, t)
-            days *= 2
-
-    def next_close(self, t: datetime) -> datetime:
-        t = t.astimezone(UTC)
-        days = 16
-        while True:
-            _, hi, found = self.around(t, days)
-            for _, e in found:
-                if e > t and e < hi:
-                    return e
-            days *= 2
-
 
 # -- strategies -----------------------------------------------------------------------------
 
@@ -216,10 +223,12 @@ window = st.builds(lambda a, b: f"{a}-{b}", clock, st.one_of(clock, st.just("24:
 
 
 @st.composite
-def references(draw: st.DrawFn) -> tuple[Reference, date]:
+def references(draw: st.DrawFn, anchor: date | None = None) -> tuple[Reference, date]:
+    """A calendar with [dates] and closures near `anchor` (by default a DST day of its zone)."""
     zone = draw(st.sampled_from(sorted(ZONES)))
-    shift = draw(st.one_of(st.just(0), st.integers(-8, 8)))  # the transition day itself, often
-    anchor = draw(st.sampled_from(ZONES[zone])) + timedelta(days=shift)
+    if anchor is None:
+        shift = draw(st.one_of(st.just(0), st.integers(-8, 8)))  # the transition day, often
+        anchor = draw(st.sampled_from(ZONES[zone])) + timedelta(days=shift)
     hours = draw(
         st.dictionaries(st.integers(0, 6), st.lists(window, min_size=1, max_size=3), min_size=1)
     )
