@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
+from sla_engine.core.ics_holidays import IcsHolidays
 from sla_engine.errors import CalendarError
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ _WEEKDAY_NAMES = {
     },
 }
 _TOP_KEYS = ("name", "timezone", "hours", "holidays", "dates", "closures")
-_HOLIDAY_KEYS = ("country", "subdiv", "categories")
+_HOLIDAY_KEYS = ("country", "subdiv", "categories", "ics", "ics_text")
 _CLOSURE_KEYS = ("start", "end", "reason")
 _DAY = timedelta(days=1)
 
@@ -67,17 +68,49 @@ class Window:
 
 @dataclass(frozen=True)
 class HolidaySource:
-    """Public holidays of a country (and subdivision) from the `holidays` package."""
+    """Public holidays of a country (and subdivision) from the `holidays` package, and/or
+    iCalendar sources (all-day events close dates, timed events are closures)."""
 
-    country: str
+    country: str | None = None
     subdiv: str | None = None
     categories: tuple[str, ...] | None = None
+    ics: tuple[IcsHolidays, ...] = ()
 
-    def build(self) -> holidays.HolidayBase:
+    def country_table(self) -> holidays.HolidayBase | None:
         """A lazily expanding holiday table (years are computed on first lookup)."""
+        if self.country is None:
+            return None
         return holidays.country_holidays(
             self.country, subdiv=self.subdiv, categories=self.categories
         )
+
+    def build(self) -> HolidayTable:
+        """The closed dates of every source: `day in table`, `table.get(day)` (its name)."""
+        return HolidayTable(self.country_table(), self.ics)
+
+
+class HolidayTable:
+    """Whether a local date is a holiday, by the country table or any iCalendar source."""
+
+    def __init__(self, country: holidays.HolidayBase | None, ics: tuple[IcsHolidays, ...]) -> None:
+        self.country = country
+        self.ics = ics
+
+    def __contains__(self, day: object) -> bool:
+        if not isinstance(day, date):
+            return False
+        if self.country is not None and day in self.country:
+            return True
+        return any(source.is_closed(day) for source in self.ics)
+
+    def get(self, day: date, default: str | None = None) -> str | None:
+        if self.country is not None and day in self.country:
+            return str(self.country.get(day))
+        for source in self.ics:
+            name = source.name_of(day)
+            if name is not None:
+                return name
+        return default
 
 
 @dataclass(frozen=True)
@@ -106,18 +139,26 @@ class CalendarSpec:
 
     @cached_property
     def override_years(self) -> tuple[int, int] | None:
-        """The first and last years named by [dates] or [[closures]], if any."""
+        """The first and last years named by [dates], [[closures]] or iCalendar events."""
         years = [d.year for d in self.dates]
         for closure in self.closures:
             years += [closure.start.year, closure.end.year]
+        for source in self.holidays.ics if self.holidays else ():
+            years += source.years
         return (min(years), max(years)) if years else None
 
 
 class _Reader:
-    """Validates a parsed TOML document; knows the source name for error messages."""
+    """Validates a parsed TOML document; knows the source name for error messages.
 
-    def __init__(self, source: str) -> None:
+    `ics` paths are read relative to `base_dir`; with `allow_ics_paths` false (definitions
+    that came over the network) an `ics` key is refused, and only `ics_text` is accepted.
+    """
+
+    def __init__(self, source: str, base_dir: Path | None, allow_ics_paths: bool) -> None:
         self.source = source
+        self.base_dir = base_dir if base_dir is not None else Path(source).parent
+        self.allow_ics_paths = allow_ics_paths
 
     def error(self, key: str, problem: str, value: Any) -> CalendarError:
         return CalendarError(f"{self.source}: {key}: {problem}: {value!r}", field=key, value=value)
@@ -190,11 +231,21 @@ class _Reader:
 
     def holidays(self, value: Any) -> HolidaySource:
         if not isinstance(value, Mapping):
-            raise self.error("holidays", "must be a table with country, subdiv, categories", value)
+            raise self.error(
+                "holidays", "must be a table with country, subdiv, categories, ics", value
+            )
         for key in value:
             if key not in _HOLIDAY_KEYS:
                 raise self.error(f"holidays.{key}", "unknown key", key)
+        ics = self.ics_files(value["ics"]) if "ics" in value else ()
+        if "ics_text" in value:
+            ics += (self.ics_text(value["ics_text"]),)
         country = value.get("country")
+        if country is None and "country" not in value and ics:
+            for key in ("subdiv", "categories"):
+                if key in value:
+                    raise self.error(f"holidays.{key}", "needs holidays.country", value[key])
+            return HolidaySource(ics=ics)
         if not isinstance(country, str):
             raise self.error("holidays.country", "must be a country code such as 'US'", country)
         subdiv = value.get("subdiv")
@@ -209,9 +260,9 @@ class _Reader:
             holidays.country_holidays(country)
         except NotImplementedError:
             raise self.error("holidays.country", "unknown holiday country", country) from None
-        source = HolidaySource(country, subdiv, tuple(categories) if categories else None)
+        source = HolidaySource(country, subdiv, tuple(categories) if categories else None, ics)
         try:
-            source.build()
+            source.country_table()
         except NotImplementedError:
             raise self.error(
                 "holidays.subdiv", f"unknown subdivision of {country}", subdiv
@@ -219,6 +270,44 @@ class _Reader:
         except ValueError:
             raise self.error("holidays.categories", "unknown category", categories) from None
         return source
+
+    def ics_files(self, value: Any) -> tuple[IcsHolidays, ...]:
+        if not self.allow_ics_paths:
+            raise self.error(
+                "holidays.ics", "file paths are not accepted here; give holidays.ics_text", value
+            )
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            raise self.error("holidays.ics", 'must be a list of file paths ["team.ics"]', value)
+        sources = []
+        for index, text in enumerate(value):
+            key = f"holidays.ics[{index}]"
+            path = self.base_dir / text
+            try:
+                content = path.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise self.error(
+                    key,
+                    f"cannot read iCalendar file {str(path)!r} ({exc.__class__.__name__})",
+                    text,
+                ) from None
+            sources.append(self.ics_source(content, str(path), key))
+        return tuple(sources)
+
+    def ics_text(self, value: Any) -> IcsHolidays:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(
+                "holidays.ics_text", "must be iCalendar text (BEGIN:VCALENDAR...)", value
+            )
+        return self.ics_source(value, "holidays.ics_text", "holidays.ics_text")
+
+    def ics_source(self, text: str, name: str, key: str) -> IcsHolidays:
+        try:
+            return IcsHolidays.parse(text, name, field_name=key)
+        except CalendarError as exc:  # name the calendar too, and the key, once
+            message = exc.message.removeprefix(f"{key}: ")
+            raise CalendarError(
+                f"{self.source}: {key}: {message}", field=key, value=exc.value
+            ) from None
 
     def dates(self, value: Any) -> dict[date, tuple[Window, ...]]:
         if not isinstance(value, Mapping):
@@ -276,22 +365,46 @@ class _Reader:
         raise self.error(key, "bad datetime (expected local YYYY-MM-DDTHH:MM)", value)
 
 
+def parse_calendar_definition(
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    base_dir: Path | None = None,
+    allow_ics_paths: bool = True,
+) -> CalendarSpec:
+    """Validate a definition (the section 1 keys) that came as a mapping: parsed TOML or JSON.
+
+    `source` names it in errors; `ics` paths are relative to `base_dir` (by default the folder
+    of `source`). With `allow_ics_paths=False` an `ics` key is an error naming `holidays.ics`
+    (inline `holidays.ics_text` is accepted either way).
+    """
+    return _Reader(source, base_dir, allow_ics_paths).spec(data)
+
+
 def parse_calendar(data: Mapping[str, Any], source: str = "<calendar>") -> CalendarSpec:
     """Validate an already parsed TOML document."""
-    return _Reader(source).spec(data)
+    return parse_calendar_definition(data, source=source)
 
 
-def parse_calendar_text(text: str, source: str = "<calendar>") -> CalendarSpec:
-    """Parse and validate calendar TOML text."""
+def parse_calendar_text(
+    text: str,
+    source: str = "<calendar>",
+    *,
+    base_dir: Path | None = None,
+    allow_ics_paths: bool = True,
+) -> CalendarSpec:
+    """Parse and validate calendar TOML text (see `parse_calendar_definition`)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CalendarError(f"{source}: invalid TOML: {exc}", field="file", value=source) from None
-    return parse_calendar(data, source)
+    return parse_calendar_definition(
+        data, source=source, base_dir=base_dir, allow_ics_paths=allow_ics_paths
+    )
 
 
 def read_calendar_file(path: str | Path) -> CalendarSpec:
-    """Read and validate one calendar file."""
+    """Read and validate one calendar file (`ics` paths are relative to its folder)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -300,7 +413,7 @@ def read_calendar_file(path: str | Path) -> CalendarSpec:
             field="file",
             value=str(path),
         ) from None
-    return parse_calendar_text(text, str(path))
+    return parse_calendar_text(text, str(path), base_dir=Path(path).parent)
 
 
 def calendar_dirs(env: Mapping[str, str] | None = None) -> list[Path]:

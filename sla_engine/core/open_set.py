@@ -75,6 +75,7 @@ class YearCompiler:
         self.spec = spec
         self.tz = spec.timezone
         self._holidays = spec.holidays.build() if spec.holidays else None
+        self._ics = spec.holidays.ics if spec.holidays else ()
         self._closures = merge_intervals(
             (self._moment_us(c.start), self._moment_us(c.end)) for c in spec.closures
         )
@@ -112,6 +113,14 @@ class YearCompiler:
                         raw.append((max(start, lo), min(end, hi)))
             day += one_day
         opened = merge_intervals(raw)
-        if self._closures:
-            opened = subtract_intervals(opened, self._closures)
+        closures = self._closures
+        if self._ics:  # timed iCalendar events close their span, like [[closures]]
+            timed = [
+                (self._moment_us(start), self._moment_us(end))
+                for source in self._ics
+                for start, end in source.year(year).closures
+            ]
+            closures = merge_intervals([*closures, *timed])
+        if closures:
+            opened = subtract_intervals(opened, closures)
         return opened
