@@ -13,6 +13,12 @@ each +4h and +400h of business time. Contenders:
 - pandas `CustomBusinessHour(start, end, holidays=..., weekmask=...)` added to a naive local
   `DatetimeIndex` (pandas applies it element by element).
 
+The same run times `Calendar.add` and `add_many` on the calendar with `--versions` versions
+(SPEC section 6: its hours change on the first of each month from February 2026, so the
+starts meet every version), once in the calendar's zone and once with every other version in
+a zone of its own (America/Denver), and reports the slowdown against the single version, timed
+again beside them from a fresh (uncompiled) copy.
+
 Both peers get the holiday dates of the calendar file's `[holidays]` section from the same
 `holidays` package, so they see the same holidays unless the file has `[dates]` overrides or
 `[[closures]]`, which they cannot express. Slow peers run on the first `--slow-subset` starts
@@ -20,11 +26,13 @@ only (the table says so). Every peer answer that differs from sla_engine's is cl
 
 Usage: python benchmarks/deadline_throughput.py [--quick] [--starts N] [--many N]
        [--slow-subset N] [--calendar NAME] [--seed N] [--repeat N] [--min-time S]
+       [--versions N]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import sys
 import time
@@ -86,7 +94,7 @@ def weekly_hours(cal: Calendar, years: range) -> WeeklyHours:
         raise SystemExit(f"{cal.path}: the peers cannot model a window reaching midnight")
     midnight = datetime(2000, 1, 1)
     holiday_dates: frozenset[date] = frozenset()
-    if spec.holidays is not None:
+    if spec.holidays is not None and spec.holidays.country is not None:
         table = holiday_lib.country_holidays(
             spec.holidays.country,
             subdiv=spec.holidays.subdiv,
@@ -99,7 +107,9 @@ def weekly_hours(cal: Calendar, years: range) -> WeeklyHours:
         closes=(midnight + window.end).time(),
         weekdays=tuple(i for i, windows in enumerate(spec.hours) if windows),
         holidays=holiday_dates,
-        has_overrides=bool(spec.dates) or bool(spec.closures),
+        has_overrides=bool(spec.dates)
+        or bool(spec.closures)
+        or bool(spec.holidays and spec.holidays.ics),
     )
 
 
@@ -255,6 +265,94 @@ def run_pandas(hours: WeeklyHours, work: Workload, budget: timedelta, zone: Zone
     return Run("pandas CustomBusinessHour", budget, len(index), seconds, values)
 
 
+def versioned_like(cal: Calendar, count: int, other_zone: str | None = None) -> Calendar:
+    """`cal` with `count - 1` changes of hours: a new shift on the first of each month from
+    February 2026 (windows moved by 0, 30 or 60 minutes and shortened by 0 or 30), every other
+    version in `other_zone` when given."""
+    versioned = cal
+    for index in range(1, count):
+        shift = timedelta(minutes=30 * (index % 3))
+        cut = timedelta(minutes=30 * (index % 2))
+        hours = tuple(
+            tuple(
+                dataclasses.replace(w, start=w.start + shift, end=w.end + shift - cut) for w in day
+            )
+            for day in cal.spec.hours
+        )
+        zone = cal.tz if other_zone is None or index % 2 == 0 else ZoneInfo(other_zone)
+        spec = dataclasses.replace(
+            cal.spec, hours=hours, timezone=zone, title=f"{cal.spec.title}, version {index + 1}"
+        )
+        month = datetime(2026 + index // 12, 1 + index % 12, 1, tzinfo=cal.tz)
+        versioned = versioned.with_version(month, Calendar(spec, name=cal.name))
+    return versioned
+
+
+@dataclass
+class VersionedRuns:
+    label: str
+    cold_ms: float
+    scalar: dict[timedelta, Run]
+    many: dict[timedelta, Run]
+
+
+def run_versioned(
+    label: str, cal: Calendar, work: Workload, many: np.ndarray, shared: int
+) -> VersionedRuns:
+    began = time.perf_counter()
+    cal.add(work.starts[0], BUDGETS[0])
+    cal.add_many(many[:1], BUDGETS[0])
+    cold = time.perf_counter() - began
+    runs = VersionedRuns(label, cold * 1000, {}, {})
+    for budget in BUDGETS:
+        runs.scalar[budget] = run_sla_scalar(cal, work, budget)
+        runs.many[budget] = run_sla_many(cal, many, budget)
+        scalar, vectorised = runs.scalar[budget].answers, runs.many[budget].answers
+        mismatch = int(np.count_nonzero(vectorised[:shared] != scalar[:shared]))
+        if mismatch:
+            runs.many[budget].note = f"  ({mismatch} differ from Calendar.add)"
+    return runs
+
+
+def render_versions(base: VersionedRuns, others: list[VersionedRuns]) -> str:
+    head = (
+        f"{'budget':>6}  {'calendar':<40} {'cold ms':>7} {'add/s':>11} {'slower':>7} "
+        f"{'add_many/s':>12} {'slower':>7}"
+    )
+    lines = [head, "-" * len(head)]
+    for budget in BUDGETS:
+        hours = int(budget / timedelta(hours=1))
+        for runs in [base, *others]:
+            scalar, many = runs.scalar[budget], runs.many[budget]
+            slow_scalar = base.scalar[budget].rate / scalar.rate
+            slow_many = base.many[budget].rate / many.rate
+            lines.append(
+                f"{'+' + str(hours) + 'h':>6}  {runs.label:<40} {runs.cold_ms:>7.0f} "
+                f"{scalar.rate:>11,.0f} "
+                f"{slow_scalar:>6.2f}x {many.rate:>12,.0f} {slow_many:>6.2f}x{many.note}"
+            )
+    return "\n".join(lines)
+
+
+def render_version_targets(base: VersionedRuns, others: list[VersionedRuns]) -> str:
+    """Issue 11's targets: 10 versions cost at most 1.5x (add) and 2x (add_many)."""
+    lines = []
+    for runs in others:
+        for budget in BUDGETS:
+            hours = int(budget / timedelta(hours=1))
+            for what, mine, theirs, most in (
+                ("Calendar.add", runs.scalar[budget], base.scalar[budget], 1.5),
+                ("add_many", runs.many[budget], base.many[budget], 2.0),
+            ):
+                ratio = theirs.rate / mine.rate
+                verdict = "met" if ratio <= most else "MISSED"
+                lines.append(
+                    f"  {what} on {runs.label} within {most}x of one version "
+                    f"at +{hours}h: {ratio:.2f}x {verdict}"
+                )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------- differences
 
 
@@ -387,6 +485,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--repeat", type=int, default=1, help="at least N timed runs each (1)")
     parser.add_argument("--min-time", type=float, help="seconds timed per contender (1.0)")
+    parser.add_argument(
+        "--versions", type=int, default=10, help="versions of the versioned calendar (10)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.starts = args.starts or (2_000 if quick else 20_000)
@@ -445,12 +546,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             compare(cal, hours, work, scalar[budget], peer)
             runs.append(peer)
 
+    count = max(2, args.versions)
+    # a fresh calendar for the single version too: all three start with nothing compiled
+    fresh = Calendar(cal.spec, name=cal.name, path=cal.path)
+    base = run_versioned("one version (the file)", fresh, work, many, shared)
+    versioned = [
+        run_versioned(
+            f"{count} versions, one zone", versioned_like(cal, count), work, many, shared
+        ),
+        run_versioned(
+            f"{count} versions, alternate zones (Denver)",
+            versioned_like(cal, count, "America/Denver"),
+            work,
+            many,
+            shared,
+        ),
+    ]
+
     print()
     print(render_table(runs, scalar, vectorised))
     print()
     print(render_differences(runs))
     print()
+    print(
+        "Versioned calendars (hours change on the 1st of each month from February 2026; "
+        "same starts; slower = one version's rate / this rate):"
+    )
+    print(render_versions(base, versioned))
+    print()
     print(render_targets(runs, scalar, vectorised))
+    print(render_version_targets(base, versioned))
     print()
     print(EXPLANATIONS)
     return 0

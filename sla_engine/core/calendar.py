@@ -178,6 +178,7 @@ class Calendar:
 
     def _setup(self, timeline: Timeline, versions: tuple[_Version, ...]) -> None:
         self._versions = versions
+        self._version_bounds = [v.from_us for v in versions[1:] if v.from_us is not None]
         self.timeline = timeline
         self.spec = timeline.spec
         self.title = self.spec.title
@@ -237,7 +238,7 @@ class Calendar:
     def version_at(self, t: datetime) -> CalendarVersion:
         """The version in force at instant t."""
         us = instant_us(t, "t")
-        index = bisect_right([v.from_us or 0 for v in self._versions[1:]], us)
+        index = bisect_right(self._version_bounds, us)
         version = self._versions[index]
         return CalendarVersion(version.effective_from, version.spec)
 
@@ -329,15 +330,28 @@ class Calendar:
         return flat.reshape(a.shape).view("timedelta64[us]")
 
 
-_cache: dict[tuple[Path, int], Calendar] = {}
+_cache: dict[tuple[Path, int], tuple[Calendar, tuple[int | None, ...]]] = {}
 _cache_lock = threading.Lock()
+
+
+def _ics_stamps(spec: CalendarSpec) -> tuple[int | None, ...]:
+    """Modification times of the iCalendar files a spec read (None: gone)."""
+    stamps: list[int | None] = []
+    for source in spec.holidays.ics if spec.holidays else ():
+        if source.name == "holidays.ics_text":
+            continue
+        try:
+            stamps.append(Path(source.name).stat().st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
 
 
 def load_calendar(name: str | Path) -> Calendar:
     """A calendar by name (calendars/NAME.toml, $SLA_ENGINE_CALENDARS first) or by path.
 
-    Compiled calendars are cached by resolved path and modification time, so callers may
-    call this freely.
+    Compiled calendars are cached by resolved path and modification time (of the file and
+    of the iCalendar files it names), so callers may call this freely.
     """
     if isinstance(name, Calendar):
         return name
@@ -353,14 +367,17 @@ def load_calendar(name: str | Path) -> Calendar:
         ) from None
     key = (resolved, mtime)
     with _cache_lock:
-        calendar = _cache.get(key)
-    if calendar is None:
-        calendar = Calendar(read_calendar_file(path), name=path.stem, path=resolved)
+        cached = _cache.get(key)
+    if cached is not None and cached[1] and _ics_stamps(cached[0].spec) != cached[1]:
+        cached = None
+    if cached is None:
+        spec = read_calendar_file(path)
+        cached = (Calendar(spec, name=path.stem, path=resolved), _ics_stamps(spec))
         with _cache_lock:
             for old in [k for k in _cache if k[0] == resolved]:
                 del _cache[old]
-            _cache[key] = calendar
-    return calendar
+            _cache[key] = cached
+    return cached[0]
 
 
 def list_calendars() -> list[str]:

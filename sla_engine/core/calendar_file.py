@@ -241,7 +241,7 @@ class _Reader:
         if "ics_text" in value:
             ics += (self.ics_text(value["ics_text"]),)
         country = value.get("country")
-        if country is None and "country" not in value and ics:
+        if country is None and ics:  # iCalendar sources alone
             for key in ("subdiv", "categories"):
                 if key in value:
                     raise self.error(f"holidays.{key}", "needs holidays.country", value[key])

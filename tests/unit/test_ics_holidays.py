@@ -4,6 +4,7 @@ and recurring-ical-events), against a real-world shaped file and the `holidays` 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -377,3 +378,26 @@ def test_definition_errors_name_the_key_and_value_as_the_file_loader_does(
         parse_calendar_definition(data, source="api")
     assert (from_mapping.value.field, from_mapping.value.value) == (key, value)
     assert str(from_mapping.value).startswith(f"api: {key}: ")
+
+
+def test_an_edited_ics_file_is_read_again_by_load_calendar(tmp_path: Path) -> None:
+    ics = tmp_path / "closures.ics"
+    ics.write_text(vcalendar("UID:a\r\nSUMMARY:Closed\r\nDTSTART;VALUE=DATE:20261012"))
+    toml = tmp_path / "desk.toml"
+    toml.write_text(f'timezone = "Europe/Berlin"\n{WEEKDAYS}\n[holidays]\nics = ["closures.ics"]\n')
+    first = load_calendar(toml)
+    assert load_calendar(toml) is first
+    assert day_hours(first, 2026, 10, 12) == []
+    ics.write_text(vcalendar("UID:a\r\nSUMMARY:Closed\r\nDTSTART;VALUE=DATE:20261013"))
+    stamp = ics.stat().st_mtime_ns + 1_000_000_000
+    os.utime(ics, ns=(stamp, stamp))
+    second = load_calendar(toml)
+    assert second is not first
+    assert day_hours(second, 2026, 10, 12) == [("08:00", "17:00")]
+    assert day_hours(second, 2026, 10, 13) == []
+
+
+def test_a_null_country_beside_ics_text_is_no_country() -> None:
+    data = {**parse_head("Europe/Berlin"), "holidays": {"country": None, "ics_text": vcalendar()}}
+    spec = parse_calendar_definition(data, source="api")
+    assert spec.holidays is not None and spec.holidays.country is None
