@@ -132,9 +132,9 @@ class _Checker:
             line = starts[index] if index < len(starts) else None
             years.update(self.event_years(event, line))
         holidays = IcsHolidays(self.name, self.text, calendar, tuple(sorted(years)))
-        for year in sorted(years)[:1]:  # one expansion now: recurrence errors surface at load
+        if years:  # one expansion now, so that recurrence errors surface at load
             try:
-                holidays.year(year)
+                holidays.year(min(years))
             except Exception as exc:  # the expander's own errors have no common base
                 raise self.error(f"cannot expand recurring events ({exc})") from None
         return holidays
@@ -147,7 +147,8 @@ class _Checker:
         def fail(problem: str, prop: str | None = None) -> CalendarError:
             return self.error(f"{label}: {problem}", self.property_line(line, prop))
 
-        for prop, problem in event.errors:
+        if event.errors:  # properties icalendar could not parse
+            prop, problem = event.errors[0]
             raise fail(f"{prop}: {problem}", prop)
         if "DTSTART" not in event:
             raise fail("DTSTART missing")

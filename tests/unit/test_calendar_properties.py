@@ -49,6 +49,17 @@ def clock_seconds(text: str) -> int:
     return parts[0] * 3600 + parts[1] * 60 + parts[2]
 
 
+def merge(pieces: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted union: overlapping and touching intervals joined."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(pieces):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
 class IntervalWalk:
     """Every query answered by walking `intervals(lo, hi)`, widening the window as needed."""
 
@@ -183,14 +194,7 @@ class Reference(IntervalWalk):
                 if start < end:
                     pieces.append((start, end))
             day += timedelta(days=1)
-        pieces.sort()
-        merged: list[list[datetime]] = []
-        for start, end in pieces:
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        result = [(s, e) for s, e in merged]
+        result = merge(pieces)
         for c_start, c_end in self.closures:
             cs, ce = self.to_utc(c_start), self.to_utc(c_end)
             cut = []

@@ -27,6 +27,7 @@ from tests.unit.test_calendar_properties import (
     IntervalWalk,
     Reference,
     engine_for,
+    merge,
     references,
     utc,
     weekly_seconds,
@@ -53,13 +54,7 @@ class VersionedReference(IntervalWalk):
             b = hi if end is None else min(hi, end)
             if a < b:
                 pieces += ref.intervals(a, b)
-        merged: list[list[datetime]] = []
-        for s, e in sorted(pieces):
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
-            else:
-                merged.append([s, e])
-        return [(s, e) for s, e in merged]
+        return merge(pieces)
 
     def zone_at(self, t: datetime) -> ZoneInfo:
         zone = self.pieces[0][1].tz
