@@ -140,6 +140,33 @@ def test_every_command_in_the_reference_exists_with_its_options() -> None:
     assert not problems, "\n".join(problems)
 
 
+# --- the routes table is the app's routes, no more and no fewer ----------------------------
+
+ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \|", re.M)
+
+
+def test_the_routes_table_lists_exactly_the_routes_of_the_app(tmp_path: Path) -> None:
+    from sla_engine.api import create_app
+    from sla_engine.composition import build_services
+    from sla_engine.config import load_config
+
+    services = build_services(load_config(None, database_url=f"sqlite:///{tmp_path}/docs.db"))
+    try:
+        schema = create_app(services, api_token="").openapi()
+    finally:
+        services.close()
+
+    def shown(path: str) -> str:  # the table writes every path id as {id}
+        return re.sub(r"\{(ticket_id|escalation_id)\}", "{id}", path)
+
+    served = {(m.upper(), shown(p)) for p, ops in schema["paths"].items() for m in ops}
+    served |= {("GET", "/"), ("GET", "/docs"), ("GET", "/openapi.json")}
+    routes = REFERENCE.read_text(encoding="utf-8").split("### Routes", 1)[1]
+    documented = set(ROW.findall(routes.split("\n### ", 1)[0]))
+    assert sorted(served - documented) == [], "routes the reference leaves out"
+    assert sorted(documented - served) == [], "routes the reference names that do not exist"
+
+
 # --- (c) relative links point to files (and headings) that exist ---------------------------
 
 LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
