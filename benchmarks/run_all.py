@@ -1,4 +1,5 @@
-"""Run every `benchmarks/*_throughput.py` in turn, each in its own process (`make bench`).
+"""Run every `benchmarks/*_throughput.py` and `*_latency.py`, and `calendar_replan.py`, in
+turn, each in its own process (`make bench`).
 
 Arguments (e.g. `--quick`) are passed to every benchmark. Output is streamed as it comes;
 the exit code is non-zero when any benchmark failed, and the failures are listed at the end.
@@ -15,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def benchmarks() -> list[Path]:
-    return sorted(HERE.glob("*_throughput.py"))
+    named = [HERE / "calendar_replan.py"]
+    return sorted([*HERE.glob("*_throughput.py"), *HERE.glob("*_latency.py"), *named])
 
 
 def run(script: Path, args: list[str]) -> int:

@@ -9,14 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from sla_engine.calendar_store import CalendarStore, build_calendar_store
 from sla_engine.config import ServiceConfig
+from sla_engine.core.times import utcnow
+from sla_engine.credits.credit_hook import CreditHook
+from sla_engine.credits.credit_service import CreditService
+from sla_engine.credits.housekeeping import start_housekeeping
+from sla_engine.escalation import Escalations, build_escalations
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
-from sla_engine.tickets import TicketService, utcnow
+from sla_engine.ticket_queue import QueueHook
+from sla_engine.tickets import TicketService
 
 
 @dataclass
@@ -26,23 +32,24 @@ class Services:
     sessionmaker: sessionmaker[Session]
     clock: Callable[[], datetime]
     tickets: TicketService
-    # Filled in by the credits and escalation parts (see build_services).
-    credits: Any = None
-    escalations: Any = None
+    credits: CreditService
+    escalations: Escalations
+    calendar_store: CalendarStore | None = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
 
     def start_background(self) -> None:
         """Start the in-process loops (escalation scheduler, housekeeping)."""
-        if self.escalations is not None:  # ESCALATION
-            self._stoppers.append(self.escalations.start())  # ESCALATION
-        from sla_engine.credits.housekeeping import start_housekeeping  # CREDITS
-
-        self._stoppers.append(start_housekeeping(self.sessionmaker, self.clock))  # CREDITS
+        self._stoppers.append(self.escalations.start())
+        self._stoppers.append(start_housekeeping(self.sessionmaker, self.clock))
+        if self.calendar_store is not None:
+            self._stoppers.append(self.calendar_store.start())
 
     def close(self) -> None:
         for stop in reversed(self._stoppers):
             stop()
         self._stoppers.clear()
+        if self.calendar_store is not None:
+            self.calendar_store.close()
         self.engine.dispose()
 
 
@@ -51,28 +58,36 @@ def build_services(
     *,
     clock: Callable[[], datetime] = utcnow,
     migrate: bool = True,
+    history: bool = False,
 ) -> Services:
+    """The engine's services; `history=True` for bulk imports of past tickets (escalations
+    already due are recorded as skipped, see `EscalationTimerHook`)."""
     if migrate:
         upgrade(config.database_url)
     engine = make_engine(config.database_url)
     maker = make_sessionmaker(engine)
-    hooks: list[Any] = []
-    from sla_engine.credits.credit_service import CreditService  # CREDITS
-
-    credits = CreditService(maker, config, clock=clock)  # CREDITS
-    hooks.append(credits.hook)  # CREDITS
-    from sla_engine.escalation import build_escalations  # ESCALATION
-
-    escalations = build_escalations(config, maker, clock=clock)  # ESCALATION
-    hooks.append(escalations.hook)  # ESCALATION
-    tickets = TicketService(maker, config, clock=clock, hooks=hooks)
-    credits.attach(tickets)  # CREDITS
+    # Calendars: the files (each recorded as version 1) and the versions stored since.
+    calendar_store = build_calendar_store(engine, maker, clock)
+    tickets = TicketService(maker, config, clock=clock, calendars=calendar_store.source)
+    calendar_store.attach(tickets)
+    # Hooks run in this order inside each ticket write: credits first (a refused credit
+    # rolls the write back before any timer is planned), then escalation timers.
+    tickets.add_hook(
+        CreditHook(products=config.products, policies=config.policies, tickets=tickets)
+    )
+    escalations = build_escalations(
+        config, maker, clock=clock, history=history, calendars=calendar_store.source
+    )
+    tickets.add_hook(escalations.hook)
+    tickets.add_hook(QueueHook())  # the ticket row's queue keys (GET /v1/tickets)
+    credits = CreditService(maker, config, clock=clock)
     return Services(
         config=config,
         engine=engine,
         sessionmaker=maker,
         clock=clock,
         tickets=tickets,
-        credits=credits,  # CREDITS
-        escalations=escalations,  # ESCALATION
+        credits=credits,
+        escalations=escalations,
+        calendar_store=calendar_store,
     )

@@ -6,15 +6,13 @@ HTTP API can answer with an RFC 9457 problem naming the field.
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class SlaEngineError(Exception):
     """Base of the engine's own errors."""
 
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, value: object = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field

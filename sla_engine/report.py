@@ -1,36 +1,55 @@
-"""PURE: first-response attainment numbers and their plot.
+"""PURE: attainment numbers of one SLA metric, and its rows as CSV.
 
-From first_response metric rows (one per ticket: its current cycle) and an instant `now`:
+From a metric's rows (one per ticket: its current cycle of `first_response`, `next_response`
+or `resolution`) and an instant `now`:
 
-- within target: the share of decided tickets answered by `target_at` (the seed's internal
-  goal, "more often than not within an hour"). Decided: answered, or not answered and
-  already past `target_at`. Tickets whose policy has no target do not count here.
-- within breach: the share of decided tickets answered by `breach_at` (the SLA itself).
-  Decided: answered, or past `breach_at` without an answer (a running metric past its
+- within target: the share of decided tickets whose metric stopped by `target_at` (for first
+  response, the seed's internal goal, "more often than not within an hour"). Decided:
+  stopped, or not stopped and already past `target_at`. Policies without a target do not
+  count here.
+- within breach: the share of decided tickets whose metric stopped by `breach_at` (the SLA
+  itself). Decided: stopped, or past `breach_at` without a stop (a running metric past its
   deadline is breached).
-- median and p90 business time to first response, in seconds, over answered tickets.
+- median and p90 business time to the metric's stop, in seconds, over stopped rows.
 - breaches per ISO week (of `breach_at`, in UTC), and counts.
 
-Tickets still inside their budget are reported as `open`, not counted either way.
+Rows still inside their budget are reported as `open`, not counted either way. The plot is in
+`report_plot.py` (it needs matplotlib, the `plot` extra).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+REPORT_METRICS = ("first_response", "next_response", "resolution")
 RUNNING = ("active", "paused")
+CSV_COLUMNS = (
+    "ticket_id",
+    "policy",
+    "metric",
+    "cycle",
+    "calendar",
+    "status",
+    "started_at",
+    "stopped_at",
+    "target_at",
+    "breach_at",
+    "business_elapsed_s",
+)
 
 
 @dataclass(frozen=True)
-class ResponseRow:
-    """A ticket's first_response metric as stored (status as of its last write)."""
+class MetricRow:
+    """A ticket's metric as stored (status as of its last write), with its business time
+    elapsed as of the report's `now` for a running metric."""
 
     started_at: datetime | None
     target_at: datetime | None
@@ -38,6 +57,11 @@ class ResponseRow:
     stopped_at: datetime | None
     status: str
     business_elapsed_s: float
+    ticket_id: str = ""
+    policy: str = ""
+    metric: str = "first_response"
+    cycle: int = 1
+    calendar: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,24 +110,33 @@ class Attainment:
         }
 
 
-def _answered(row: ResponseRow) -> bool:
+def stopped(row: MetricRow) -> bool:
+    """The metric stopped (answered, solved) on time or late; cancelled ones do not count."""
     return row.stopped_at is not None and row.status in ("achieved", "breached")
 
 
-def _breached(row: ResponseRow, now: datetime) -> bool:
+def breached(row: MetricRow, now: datetime) -> bool:
+    """Stopped after its deadline, or running past it at `now`."""
     if row.status == "breached":
         return True
     return row.status in RUNNING and row.breach_at is not None and now > row.breach_at
 
 
-def _target_outcome(row: ResponseRow, now: datetime) -> bool | None:
-    """True: answered by target_at; False: missed; None: no target or not decided yet."""
+def status_at(row: MetricRow, now: datetime) -> str:
+    """The row's status at `now`: a running active metric past `breach_at` is breached."""
+    if row.status == "active" and breached(row, now):
+        return "breached"
+    return row.status
+
+
+def _target_outcome(row: MetricRow, now: datetime) -> bool | None:
+    """True: stopped by target_at; False: missed; None: no target or not decided yet."""
     if row.target_at is None or row.status == "cancelled":
         return None
-    if _answered(row):
+    if stopped(row):
         assert row.stopped_at is not None
         return row.stopped_at <= row.target_at
-    if now > row.target_at or _breached(row, now):
+    if now > row.target_at or breached(row, now):
         return False
     return None
 
@@ -118,21 +151,21 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else None
 
 
-def attainment(rows: Iterable[ResponseRow], now: datetime) -> Attainment:
-    """Attainment of first_response over `rows`, judged at `now`."""
+def attainment(rows: Iterable[MetricRow], now: datetime) -> Attainment:
+    """Attainment of one metric over `rows`, judged at `now`."""
     rows = list(rows)
     active = [r for r in rows if r.status != "cancelled"]
     breach_hits = breach_decided = target_hits = target_decided = 0
-    response_times: list[float] = []
+    stop_times: list[float] = []
     weeks: Counter[str] = Counter()
     for row in active:
-        if _answered(row):
-            response_times.append(float(row.business_elapsed_s))
-        if _breached(row, now):
+        if stopped(row):
+            stop_times.append(float(row.business_elapsed_s))
+        if breached(row, now):
             breach_decided += 1
             if row.breach_at is not None:
                 weeks[iso_week(row.breach_at)] += 1
-        elif _answered(row):
+        elif stopped(row):
             breach_decided += 1
             breach_hits += 1
         outcome = _target_outcome(row, now)
@@ -141,143 +174,57 @@ def attainment(rows: Iterable[ResponseRow], now: datetime) -> Attainment:
             target_hits += int(outcome)
     return Attainment(
         count=len(rows),
-        answered=len(response_times),
+        answered=len(stop_times),
         open=len(active) - breach_decided,
         cancelled=len(rows) - len(active),
         within_target=Share(target_hits, target_decided),
         within_breach=Share(breach_hits, breach_decided),
-        median_response_s=percentile(response_times, 50),
-        p90_response_s=percentile(response_times, 90),
+        median_response_s=percentile(stop_times, 50),
+        p90_response_s=percentile(stop_times, 90),
         breaches_per_week=dict(sorted(weeks.items())),
     )
 
 
-def plot_attainment(
-    rows: Iterable[ResponseRow],
-    path: str | Path,
-    *,
-    now: datetime | None = None,
-    target_s: float | None = 3600.0,
-    breach_s: float | None = 4 * 3600.0,
-    title: str = "Business time to first response",
-) -> Path:
-    """Histogram of business response times (hours) with the target and breach marked.
+def policy_limits(
+    policies: Mapping[str, Any], metric: str, names: Iterable[str]
+) -> tuple[float | None, float | None]:
+    """(target_s, breach_s) of `metric` when every row is of one policy that has it, else
+    (None, None): the lines of one policy drawn over another's tickets would mislead."""
+    distinct = set(names)
+    if len(distinct) != 1:
+        return None, None
+    policy = policies.get(distinct.pop())
+    rules = None if policy is None else policy.metrics.get(metric)
+    if rules is None:
+        return None, None
+    target = None if rules.target is None else rules.target.total_seconds()
+    return target, rules.breach.total_seconds()
 
-    Writes a PNG to `path` and returns it. `target_s` / `breach_s` are the policy's
-    durations (default: the seed's 1 h goal and 4 h SLA); None leaves a line out.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    rows = list(rows)
-    summary = attainment(rows, now or datetime.now(UTC))
-    hours = np.asarray([r.business_elapsed_s / 3600.0 for r in rows if _answered(r)], dtype=float)
-    limits = [h for h in (target_s, breach_s) if h is not None]
-    top = 1.05 * max(
-        [float(hours.max()) if hours.size else 1.0, *(s / 3600.0 * 1.2 for s in limits)]
-    )
-    bins = _bins(top)
-
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
-    try:
-        groups, colours, labels = _split_by_limits(hours, target_s, breach_s)
-        ax.hist(
-            groups, bins=bins.tolist(), stacked=True, color=colours, edgecolor="white", label=labels
+def to_csv(rows: Iterable[MetricRow], now: datetime) -> str:
+    """One line per ticket metric under a header (`CSV_COLUMNS`); instants in UTC, ISO 8601;
+    `status` as at `now`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            (
+                row.ticket_id,
+                row.policy,
+                row.metric,
+                row.cycle,
+                row.calendar,
+                status_at(row, now),
+                _utc(row.started_at),
+                _utc(row.stopped_at),
+                _utc(row.target_at),
+                _utc(row.breach_at),
+                repr(float(row.business_elapsed_s)),
+            )
         )
-        lines = ((target_s, "#2F7D3B", "target"), (breach_s, "#8C1C24", "breach"))
-        for seconds, colour, name in lines:
-            if seconds is not None:
-                ax.axvline(
-                    seconds / 3600.0,
-                    color=colour,
-                    linestyle="--",
-                    linewidth=2,
-                    label=f"{name} {_hours_text(seconds)}",
-                )
-        ax.set_xlabel("business hours to first response")
-        ax.set_ylabel("tickets")
-        ax.set_xlim(0.0, top)
-        ax.set_title(title)
-        ax.legend(loc="upper right")
-        ax.text(
-            0.99,
-            0.58,
-            _summary_text(summary),
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            multialignment="left",
-            fontsize=9,
-            family="monospace",
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#999999"},
-        )
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out, format="png")
-    finally:
-        plt.close(fig)
-    return out
+    return out.getvalue()
 
 
-def _split_by_limits(
-    hours: np.ndarray[Any, Any], target_s: float | None, breach_s: float | None
-) -> tuple[list[np.ndarray[Any, Any]], list[str], list[str]]:
-    """Response times cut at the target and the breach, each part with its colour and label."""
-    cuts: list[tuple[float, str, str]] = []
-    if target_s is not None:
-        cuts.append((target_s / 3600.0, "#55A868", "within target"))
-    if breach_s is not None:
-        label = "after target, within breach" if target_s is not None else "within breach"
-        cuts.append((breach_s / 3600.0, "#4C72B0", label))
-    last_colour, last_label = (
-        ("#C44E52", "breached")
-        if breach_s is not None
-        else (("#4C72B0", "after target") if target_s is not None else ("#4C72B0", "answered"))
-    )
-    parts, colours, labels = [], [], []
-    low = -np.inf
-    for high, colour, label in sorted(cuts):
-        parts.append(hours[(hours > low) & (hours <= high)])
-        colours.append(colour)
-        labels.append(label)
-        low = high
-    parts.append(hours[hours > low])
-    colours.append(last_colour)
-    labels.append(last_label)
-    return parts, colours, labels
-
-
-def _bins(top_h: float) -> np.ndarray[Any, Any]:
-    """Bin edges of a round width (5 min, 10 min, ... 1 h, 2 h ...) so limits fall on edges."""
-    for minutes in (5, 10, 15, 30, 60, 120, 240, 480, 960, 1920, 3840):
-        if top_h * 60 / minutes <= 48:
-            break
-    width = minutes / 60
-    return np.arange(0.0, top_h + width, width)
-
-
-def _hours_text(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.2f}".rstrip("0").rstrip(".") + " h"
-
-
-def _percent(share: Share) -> str:
-    return "n/a" if share.share is None else f"{share.share:.0%} of {share.decided}"
-
-
-def _summary_text(summary: Attainment) -> str:
-    median = "n/a" if summary.median_response_s is None else _hours_text(summary.median_response_s)
-    p90 = "n/a" if summary.p90_response_s is None else _hours_text(summary.p90_response_s)
-    return "\n".join(
-        [
-            f"answered       {summary.answered} of {summary.count}",
-            f"within target  {_percent(summary.within_target)}",
-            f"within breach  {_percent(summary.within_breach)}",
-            f"median         {median}",
-            f"p90            {p90}",
-        ]
-    )
+def _utc(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(UTC).isoformat()

@@ -104,7 +104,9 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 PROCESS_MODULES = {
     "test_cli_calendar",
+    "test_calendar_store_processes",
     "test_cli_service",
+    "test_operability",
     "test_credits_cli",
     "test_escalation_processes",
     "test_writer_lock",

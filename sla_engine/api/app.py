@@ -12,20 +12,24 @@ import os
 from importlib import metadata
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from starlette.responses import Response
+from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sla_engine.api import problems, service_calls
-from sla_engine.api.metrics import AppMetrics, MetricsMiddleware
+from sla_engine.api import openapi, problems, service_calls
+from sla_engine.api.dashboard import router as dashboard_router
+from sla_engine.api.limits import RequestLimits
 from sla_engine.api.problems import Problem
+from sla_engine.api.prometheus import AppMetrics, MetricsMiddleware
+from sla_engine.api.routes_batch import router as batch_router
 from sla_engine.api.routes_calendars import router as calendars_router
 from sla_engine.api.routes_credits import router as credits_router
 from sla_engine.api.routes_deadlines import router as deadlines_router
 from sla_engine.api.routes_escalations import router as escalations_router
+from sla_engine.api.routes_policies import router as policies_router
+from sla_engine.api.routes_queue import router as queue_router
 from sla_engine.api.routes_reports import router as reports_router
+from sla_engine.api.routes_service import install_docs
+from sla_engine.api.routes_service import router as service_router
 from sla_engine.api.routes_tickets import router as tickets_router
 
 API_PREFIX = "/v1"
@@ -50,14 +54,16 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, token: str | None) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.expected = token.encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.expected is None or scope["type"] != "http" or not _is_api_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        if hmac.compare_digest(given, self.expected):
+        scheme, _, credentials = given.strip().partition(b" ")
+        # RFC 7235: the scheme is case-insensitive ("bearer" is "Bearer").
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected):
             await self.app(scope, receive, send)
             return
         why = "missing" if not given else "wrong"
@@ -91,7 +97,7 @@ def create_app(services: Any, *, api_token: str | None = None) -> FastAPI:
         title="sla_engine",
         version=_version(),
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -99,38 +105,23 @@ def create_app(services: Any, *, api_token: str | None = None) -> FastAPI:
     app.state.metrics = AppMetrics(services)
     service_calls.install(app, services.engine)
     problems.install(app)
+    openapi.install(app, token_required=bool(token))
+    app.add_middleware(RequestLimits)
     app.add_middleware(BearerAuth, token=token)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)
     for router in (
         deadlines_router,
         calendars_router,
         tickets_router,
+        queue_router,
+        policies_router,
         reports_router,
         escalations_router,
         credits_router,
+        batch_router,
     ):
         _include(app, router)
-    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["service"])
-    app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], tags=["service"])
+    app.include_router(dashboard_router)  # `/`: public page; its data calls go to /v1
+    app.include_router(service_router)  # /healthz, /readyz, /metrics
+    install_docs(app)
     return app
-
-
-def healthz(request: Request) -> Response:
-    """200 when the database answers `select 1`; 503 problem otherwise."""
-    services = request.app.state.services
-    try:
-        with services.engine.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # any database failure means "not healthy", never a 500
-        return Problem(
-            status=503,
-            slug="unavailable",
-            detail=f"database unavailable: {type(exc).__name__}",
-        ).response("/healthz")
-    return JSONResponse({"status": "ok", "database": "ok"})
-
-
-def prometheus_metrics(request: Request) -> Response:
-    """Prometheus text exposition."""
-    body = request.app.state.metrics.exposition()
-    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -14,8 +14,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from sla_engine.api.limits import body_limit, set_body_limit
 from sla_engine.api.problems import (
-    Problem,
     ProblemError,
     is_json_content_type,
     unsupported_media_type,
@@ -24,8 +24,9 @@ from sla_engine.api.problems import (
 M = TypeVar("M", bound=BaseModel)
 
 
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` documenting `model` as the required JSON body ($defs inlined)."""
+def body_schema(model: type[BaseModel], *, limit: int | None = None) -> dict[str, Any]:
+    """`openapi_extra` documenting `model` as the required JSON body ($defs inlined), and the
+    route's body limit when it is not the default (give the same to `read_body`)."""
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
 
@@ -39,37 +40,30 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
             return [resolve(v) for v in node]
         return node
 
-    return {
+    extra: dict[str, Any] = {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": resolve(schema)}},
         }
     }
+    if limit is not None:
+        extra.update(body_limit(limit))
+    return extra
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, declared JSON (else 415), at most `limit` bytes (else 413)."""
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The raw body, declared JSON (else 415), at most `limit` bytes, by default the route's
+    declared limit (`body_schema(..., limit=)`); over it a 413, from `limits.RequestLimits` as
+    the bytes arrive."""
     content_type = request.headers.get("content-type")
     if not is_json_content_type(content_type):
         raise ProblemError(unsupported_media_type(content_type))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProblemError(
-                Problem(
-                    status=413,
-                    slug="too-large",
-                    detail=f"request body exceeds {limit} bytes",
-                    errors=(),
-                )
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    if limit is not None:
+        set_body_limit(request.scope, limit)
+    return await request.body()
 
 
-async def read_model(request: Request, model: type[M], limit: int) -> M:
+async def read_model(request: Request, model: type[M], limit: int | None = None) -> M:
     """The body as `model`; a 422 naming the field (as FastAPI's own) when it does not fit."""
     raw = await read_body(request, limit)
     try:

@@ -46,11 +46,6 @@ def in_supported_range(value: datetime) -> bool:
     return EARLIEST <= value < LATEST
 
 
-def to_epoch_us(value: datetime) -> int:
-    """Exact microseconds since the Unix epoch (no float rounding)."""
-    return (value - EPOCH) // ONE_US
-
-
 def parse_duration_value(value: Any, field: str) -> timedelta:
     """A duration as policy text ("4h", "1h30m", "45s") or a number of seconds (>= 0)."""
     if isinstance(value, str):
@@ -91,12 +86,11 @@ def format_many(utc_us: NDArray[np.int64], tz: tzinfo) -> list[str]:
     offsets = first[where]
     for i in np.flatnonzero((first != last)[where]):
         offsets[i] = _offset_us(int(utc_us[i]), tz)
-    local = utc_us + offsets
-    whole_seconds = bool((local % 1_000_000 == 0).all())
-    if whole_seconds:
-        texts: list[str] = np.datetime_as_string(local.astype("datetime64[s]"), unit="s").tolist()
+    local = (utc_us + offsets).astype("datetime64[us]")
+    if bool((local.astype(np.int64) % 1_000_000 == 0).all()):
+        texts: list[str] = np.datetime_as_string(local, unit="s").tolist()
     else:
-        precise = np.datetime_as_string(local.astype("datetime64[us]"), unit="us").tolist()
+        precise = np.datetime_as_string(local, unit="us").tolist()
         texts = [t[:-7] if t.endswith(".000000") else t for t in precise]
     distinct = np.unique(offsets)
     if distinct.size == 1:

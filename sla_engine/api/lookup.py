@@ -21,12 +21,27 @@ RECENT_S = 1.0
 _recent: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
-def calendar_named(name: Any, field: str, *, in_path: bool = False) -> Any:
-    """The calendar called `name`; a problem naming `field` if there is none."""
+def calendar_source(request: Any) -> Any:
+    """The service's calendar source (stored versions and files), if it has one."""
+    store = getattr(request.app.state.services, "calendar_store", None)
+    return None if store is None else store.source
+
+
+def calendar_named(name: Any, field: str, *, in_path: bool = False, source: Any = None) -> Any:
+    """The calendar called `name` (from `source`, the service's stored calendars, when
+    given); a problem naming `field` if there is none."""
     from sla_engine.core.calendar import list_calendars, load_calendar
 
     if not isinstance(name, str) or not CALENDAR_NAME.match(name) or name.endswith(".toml"):
         raise _unknown_calendar(name, field, in_path, "is not a calendar name")
+    if source is not None:
+        if not source.is_known(name):
+            known = ", ".join(source.names())
+            message = f"no such calendar; known calendars: {known}"
+            if in_path:
+                raise NotFound(f"calendar {name!r}: {message}", field=field, value=name)
+            raise invalid(field, name, message)
+        return source.calendar(name)
     now = time.monotonic()
     key = (name, os.environ.get("SLA_ENGINE_CALENDARS", ""))
     recent = _recent.get(key)

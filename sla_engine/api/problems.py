@@ -4,8 +4,8 @@ A problem names the field and the value at fault (`field`, and `errors` for each
 client can show the user what to fix. Engine errors (`sla_engine.errors`), request validation,
 unknown routes, wrong methods and authentication all come through here. A database that is
 away or busy (SQLAlchemy `OperationalError`: lost connection, lock timeout, deadlock) is a 503
-with `Retry-After` (the transaction was rolled back); anything else is a bug and becomes a
-logged 500 problem without a traceback in the body.
+with `Retry-After` (the transaction was rolled back), logged once per 10 s however many requests
+fail; anything else is a bug and becomes a logged 500 problem without a traceback in the body.
 """
 
 from __future__ import annotations
@@ -24,13 +24,34 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from sla_engine.errors import SlaEngineError
+from sla_engine.logging_setup import OutageLog
 
 log = logging.getLogger("sla_engine.api")
+database_outage = OutageLog("api", log)
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:sla-engine:problem:"
 _MAX_VALUE_CHARS = 200
+_DETAIL_VALUE_CHARS = 40
+RETRY_AFTER_S = "1"
 NAIVE_MESSAGE = "needs a UTC offset (e.g. 2026-11-20T13:00:00-07:00); naive times are refused"
+TITLES = {
+    "invalid-input": "Invalid input",
+    "not-found": "Not found",
+    "conflict": "Conflict",
+    "payment-required": "Payment required",
+    "unauthorized": "Unauthorized",
+    "method-not-allowed": "Method not allowed",
+    "unsupported-media-type": "Unsupported media type",
+    "too-large": "Request body too large",
+    "uri-too-long": "URL too long",
+    "bad-request": "Malformed HTTP request",
+    "database-unavailable": "Database unavailable",
+    "not-ready": "Not ready",
+    "internal-error": "Internal error",
+}
+"""One title per problem type (RFC 9457: the title does not change from one occurrence to the
+next); a type missing here takes its status's reason phrase."""
 
 
 @dataclass(frozen=True)
@@ -53,21 +74,22 @@ class Problem:
     slug: str
     detail: str
     title: str | None = None
+    """Ignored for the types in `TITLES`, which fixes their title."""
     errors: Sequence[FieldError] = field(default_factory=tuple)
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self, instance: str | None = None) -> dict[str, Any]:
+        """The body; each value at fault is echoed once, in `errors`, shortened."""
         body: dict[str, Any] = {
             "type": _TYPE_BASE + self.slug,
-            "title": self.title or HTTPStatus(self.status).phrase,
+            "title": TITLES.get(self.slug) or self.title or HTTPStatus(self.status).phrase,
             "status": self.status,
             "detail": self.detail,
         }
-        if instance:
+        if instance and len(instance) <= _MAX_VALUE_CHARS:  # a cut URI identifies nothing
             body["instance"] = instance
         if self.errors:
             body["field"] = self.errors[0].field
-            body["value"] = json_safe(self.errors[0].value)
             body["errors"] = [e.to_json() for e in self.errors]
         return body
 
@@ -80,11 +102,14 @@ class Problem:
         )
 
 
-class ProblemError(Exception):
-    """Raised inside the API to answer with a given problem."""
+class ProblemError(StarletteHTTPException):
+    """Raised inside the API to answer with a given problem.
+
+    An HTTP exception, so that one raised while FastAPI reads a body (the body limit) is not
+    turned into FastAPI's generic 400."""
 
     def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.detail)
+        super().__init__(problem.status, problem.detail, dict(problem.headers))
         self.problem = problem
 
 
@@ -94,8 +119,7 @@ def invalid(field_name: str, value: Any, message: str) -> ProblemError:
         Problem(
             status=422,
             slug="invalid-input",
-            title="Invalid input",
-            detail=f"{field_name}: {message} (got {_short(value)})",
+            detail=f"{field_name}: {message}",
             errors=(FieldError(field_name, value, message),),
         )
     )
@@ -119,6 +143,19 @@ def json_safe(value: Any) -> Any:
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "..."
+
+
+def without_long_value(message: str, value: Any) -> str:
+    """`message` with a long `value` it quotes replaced by its length, so a 65,000-character
+    id is not sent back in the detail as well as in `errors`."""
+    if value is None or isinstance(value, bool | int | float):
+        return message
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= _DETAIL_VALUE_CHARS:
+        return message
+    for quoted in (repr(value), text):
+        message = message.replace(quoted, f"<{len(text)} characters>")
+    return message
 
 
 def field_path(loc: Iterable[Any]) -> str:
@@ -157,9 +194,7 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
             message = message[len("Value error, ") :]
         errors.append(FieldError(field_path(loc), err.get("input"), message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
-    return Problem(
-        status=422, slug="invalid-input", title="Invalid input", detail=detail, errors=errors
-    )
+    return Problem(status=422, slug="invalid-input", detail=detail, errors=errors)
 
 
 def is_json_content_type(value: str | None) -> bool:
@@ -183,10 +218,43 @@ def engine_problem(exc: SlaEngineError) -> Problem:
     """Map an engine error to its problem (the error carries its HTTP status)."""
     slugs = {402: "payment-required", 404: "not-found", 409: "conflict", 422: "invalid-input"}
     status = exc.status if exc.status in slugs else 422
+    message = without_long_value(exc.message, exc.value)
     errors: tuple[FieldError, ...] = ()
     if exc.field:
-        errors = (FieldError(exc.field, exc.value, exc.message),)
-    return Problem(status=status, slug=slugs[status], detail=exc.message, errors=errors)
+        errors = (FieldError(exc.field, exc.value, message),)
+    return Problem(status=status, slug=slugs[status], detail=message, errors=errors)
+
+
+def too_large(limit: int) -> Problem:
+    """413 for a body over `limit` bytes; the connection is closed (the rest is not read)."""
+    return Problem(
+        status=413,
+        slug="too-large",
+        detail=f"request body exceeds {limit} bytes, the limit of this route",
+        errors=(FieldError("body", None, f"at most {limit} bytes"),),
+        headers={"Connection": "close"},
+    )
+
+
+def uri_too_long(limit: int, length: int) -> Problem:
+    return Problem(
+        status=414,
+        slug="uri-too-long",
+        detail=f"the URL is {length} bytes long; at most {limit} are accepted",
+        errors=(FieldError("path", None, f"at most {limit} bytes of path and query"),),
+    )
+
+
+def database_unavailable(exc: BaseException | None = None) -> Problem:
+    """503 + Retry-After: the database is away or busy; nothing was written."""
+    why = "" if exc is None else f" ({type(exc).__name__})"
+    return Problem(
+        status=503,
+        slug="database-unavailable",
+        detail="the database is unavailable or busy (lock timeout, deadlock, lost "
+        f"connection){why}; nothing was written: retry the request",
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -214,11 +282,12 @@ def install(app: FastAPI) -> None:
         status = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
         errors: tuple[FieldError, ...] = ()
+        path = request.url.path
         if status == 404:
-            detail = f"no such resource: {request.method} {request.url.path}"
-            errors = (FieldError("path", request.url.path, "no route matches this path"),)
+            detail = without_long_value(f"no such resource: {request.method} {path}", path)
+            errors = (FieldError("path", path, "no route matches this path"),)
         elif status == 405:
-            detail = f"method {request.method} is not allowed on {request.url.path}"
+            detail = without_long_value(f"method {request.method} is not allowed on {path}", path)
             errors = (FieldError("method", request.method, detail),)
         elif status == 400 and "parsing the body" in detail:
             status, detail = 422, "body: malformed request body (expected JSON)"
@@ -232,14 +301,8 @@ def install(app: FastAPI) -> None:
         )
 
     async def on_database_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("database unavailable on %s %s", request.method, request.url.path, exc_info=exc)
-        return Problem(
-            status=503,
-            slug="database-unavailable",
-            detail="the database is unavailable or busy (lock timeout, deadlock, lost "
-            "connection); nothing was written: retry the request",
-            headers={"Retry-After": "1"},
-        ).response(request.url.path)
+        database_outage.failed(exc)
+        return database_unavailable(exc).response(request.url.path)
 
     async def on_bug(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

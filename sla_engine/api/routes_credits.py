@@ -10,11 +10,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.schemas import Identifier, Instant, Name, Strict
+from sla_engine.core.products import version_status
 from sla_engine.credits.ledger import GRANT_KINDS
 
 router = APIRouter(tags=["credits"])
@@ -48,14 +50,10 @@ class SubscriptionRequest(Strict):
     end: Instant | None = None
 
 
-def _credits(request: Request) -> Any:
-    return request.app.state.services.credits
-
-
 @router.post("/accounts/{account}/grants", status_code=201)
-def grant(account: str, body: GrantRequest, request: Request) -> JSONResponse:
+def grant(account: str, body: GrantRequest, services: ServicesDep) -> JSONResponse:
     """Add credits to the account: one ledger lot expiring 12 calendar months later."""
-    answer = _credits(request).grant(
+    answer = services.credits.grant(
         account,
         body.kind,
         body.occurred_at,
@@ -67,45 +65,42 @@ def grant(account: str, body: GrantRequest, request: Request) -> JSONResponse:
 
 
 @router.post("/accounts/{account}/subscriptions", status_code=201)
-def subscribe(account: str, body: SubscriptionRequest, request: Request) -> JSONResponse:
+def subscribe(account: str, body: SubscriptionRequest, services: ServicesDep) -> JSONResponse:
     """Record a hosted-service subscription (or end an open-ended one)."""
-    answer = _credits(request).subscribe(account, body.kind, body.start, body.end)
+    answer = services.credits.subscribe(account, body.kind, body.start, body.end)
     return JSONResponse(answer, status_code=201)
 
 
 @router.get("/accounts/{account}/credits")
 def credits(
     account: str,
-    request: Request,
+    services: ServicesDep,
     at: Annotated[
         Instant | None, Query(description="balance at this instant; default: now")
     ] = None,
 ) -> dict[str, Any]:
     """Email and emergency credits usable at `at`, whether a subscription makes email
     unlimited, and the unexpired lots with credits left, in the order they will be used."""
-    return dict(_credits(request).credits(account, at))
+    return services.credits.credits(account, at)
 
 
 @router.get("/accounts/{account}/ledger")
-def ledger(account: str, request: Request) -> dict[str, Any]:
+def ledger(account: str, services: ServicesDep) -> dict[str, Any]:
     """Every ledger entry of the account, in the order recorded (append-only)."""
-    return dict(_credits(request).ledger(account))
+    return services.credits.ledger(account)
 
 
 @router.get("/tickets/{ticket_id}/rsaa")
 def rsaa(
     ticket_id: Identifier,
-    request: Request,
+    services: ServicesDep,
     at: Annotated[Instant | None, Query(description="state at this instant; default: now")] = None,
 ) -> dict[str, Any]:
     """The ticket's remote server access agreement: granted or not, with its audit trail."""
-    return dict(_credits(request).rsaa(ticket_id, at))
+    return services.credits.rsaa(ticket_id, at)
 
 
 @router.get("/products/{product}/versions/{version}")
-def product_version(product: str, version: str, request: Request) -> dict[str, Any]:
+def product_version(product: str, version: str, services: ServicesDep) -> dict[str, Any]:
     """Supported (current and previous major) or legacy (no minor updates; tickets accepted)."""
-    from sla_engine.core.products import version_status
-
-    products = request.app.state.services.config.products
-    return version_status(product, version, products).to_json()
+    return version_status(product, version, services.config.products).to_json()

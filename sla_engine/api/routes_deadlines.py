@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from sla_engine.api.bodies import body_schema, read_body, read_model
@@ -29,12 +30,18 @@ from sla_engine.api.iso_times import (
     parse_duration_value,
     parse_instant,
 )
-from sla_engine.api.lookup import calendar_named, metric_policy
+from sla_engine.api.lookup import calendar_named, calendar_source, metric_policy
 from sla_engine.api.problems import (
     ProblemError,
     invalid,
 )
-from sla_engine.api.schemas import MAX_BATCH_ITEMS, BatchRequest, DeadlineRequest
+from sla_engine.api.schemas import (
+    MAX_BATCH_ITEMS,
+    BatchRequest,
+    DeadlineRequest,
+    ElapsedRequest,
+)
+from sla_engine.core.durations import format_duration
 from sla_engine.errors import InputError, SlaEngineError
 
 router = APIRouter(tags=["deadlines"])
@@ -46,7 +53,7 @@ _BATCH_ITEM_KEYS = frozenset({"start", "duration"})
 
 @router.post(
     "/deadlines",
-    openapi_extra=body_schema(DeadlineRequest),
+    openapi_extra=body_schema(DeadlineRequest, limit=MAX_DEADLINE_BODY_BYTES),
     responses={200: {"description": "`{deadline, calendar}` (+ `target, policy, metric`)"}},
 )
 async def deadline(request: Request) -> Response:
@@ -55,7 +62,7 @@ async def deadline(request: Request) -> Response:
     `{calendar, start, duration}`: on that calendar. `{policy, metric?, start}`: the breach
     deadline of the policy's metric (default `first_response`), plus its target if it has one.
     """
-    body = await read_model(request, DeadlineRequest, MAX_DEADLINE_BODY_BYTES)
+    body = await read_model(request, DeadlineRequest)
     answer = _deadline_answer(request, body)
     return Response(json.dumps(answer), media_type="application/json")
 
@@ -73,7 +80,7 @@ def _deadline_answer(request: Request, body: DeadlineRequest) -> dict[str, Any]:
         raise invalid("calendar", None, "field required (or give policy instead)")
     if body.duration is None:
         raise invalid("duration", None, "field required with calendar")
-    cal = calendar_named(body.calendar, "calendar")
+    cal = calendar_named(body.calendar, "calendar", source=calendar_source(request))
     duration = parse_duration_value(body.duration, "duration")
     end = _engine_call("duration", body.duration, lambda: cal.add(body.start, duration))
     return {"deadline": format_instant(end, cal.tz), "calendar": cal.name}
@@ -82,7 +89,7 @@ def _deadline_answer(request: Request, body: DeadlineRequest) -> dict[str, Any]:
 def _policy_deadline(request: Request, body: DeadlineRequest) -> dict[str, Any]:
     assert body.policy is not None
     metric = metric_policy(request.app.state.services, body.policy, body.metric)
-    cal = calendar_named(metric.calendar, "policy")
+    cal = calendar_named(metric.calendar, "policy", source=calendar_source(request))
     breach = _engine_call("start", body.start, lambda: cal.add(body.start, metric.breach))
     target = None
     if metric.target is not None:
@@ -109,21 +116,49 @@ def _engine_call(field: str, value: Any, call: Any) -> Any:
         raise invalid(field, value, f"out of the computable range ({exc})") from None
 
 
+class ElapsedAnswer(BaseModel):
+    elapsed_s: float = Field(description="business seconds; negative when `to` < `from`")
+    elapsed: str = Field(examples=["4h30m", "-4h30m", "0s", "1.5s"])
+    calendar: str
+
+
+@router.post(
+    "/elapsed",
+    openapi_extra=body_schema(ElapsedRequest, limit=MAX_DEADLINE_BODY_BYTES),
+    responses={200: {"model": ElapsedAnswer, "description": "business time in [from, to)"}},
+)
+async def elapsed(request: Request) -> Response:
+    """Business time in [from, to) on a calendar, in seconds and as a duration string.
+
+    The string is the policy syntax (`"4h30m"`, `"45s"`, `"0s"`, `"1.5s"` below a second),
+    with a leading `-` when `to` is before `from`, as `Calendar.elapsed` counts it.
+    """
+    body = await read_model(request, ElapsedRequest)
+    cal = calendar_named(body.calendar, "calendar", source=calendar_source(request))
+    spent = _engine_call("to", body.to.isoformat(), lambda: cal.elapsed(body.from_, body.to))
+    answer = {
+        "elapsed_s": spent.total_seconds(),
+        "elapsed": format_duration(spent),
+        "calendar": cal.name,
+    }
+    return Response(json.dumps(answer), media_type="application/json")
+
+
 @router.post(
     "/deadlines/batch",
-    openapi_extra=body_schema(BatchRequest),
+    openapi_extra=body_schema(BatchRequest, limit=MAX_BATCH_BODY_BYTES),
     responses={200: {"description": "`{calendar, deadlines: [ISO 8601, ...]}` in item order"}},
 )
 async def deadlines_batch(request: Request) -> Response:
     """Many deadlines on one calendar in one vectorised call (at most 100,000 items)."""
-    doc = _json_object(await read_body(request, MAX_BATCH_BODY_BYTES))
+    doc = _json_object(await read_body(request))
     unknown = set(doc) - {"calendar", "items"}
     if unknown:
         key = sorted(unknown)[0]
         raise invalid(key or '""', doc[key], "unknown field (expected calendar, items)")
     if "calendar" not in doc:
         raise invalid("calendar", None, "field required")
-    cal = calendar_named(doc["calendar"], "calendar")
+    cal = calendar_named(doc["calendar"], "calendar", source=calendar_source(request))
     items = doc.get("items")
     if not isinstance(items, list):
         raise invalid("items", items, "field required: a list of {start, duration}")
@@ -146,6 +181,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         sample = raw[:80].decode("utf-8", "replace")
         raise invalid("body", sample, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        sample = raw[:80].decode("utf-8", "replace")
+        raise invalid("body", sample, "malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise invalid("body", doc, "must be a JSON object {calendar, items}")
     return doc

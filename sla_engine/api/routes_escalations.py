@@ -1,16 +1,17 @@
 """HTTP routes for escalations: list deliveries, replay one (same `webhook-id`).
 
-Mounted under `/v1` by the app; services are reached through `request.app.state.services`.
+Mounted under `/v1` by the app; the escalation log comes from the app's services (`ServicesDep`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from sla_engine.errors import NotFound
+from sla_engine.api.deps import ServicesDep
+from sla_engine.api.openapi import problem_responses
 
 router = APIRouter(tags=["escalations"])
 
@@ -38,26 +39,24 @@ class DeliveryList(BaseModel):
     escalations: list[Delivery]
 
 
-def _log(request: Request) -> Any:
-    escalations = getattr(request.app.state.services, "escalations", None)
-    if escalations is None:
-        raise NotFound("escalations are not enabled in this service", field="escalations")
-    return escalations.log
-
-
 @router.get("/escalations", response_model=DeliveryList)
 def list_escalations(
-    request: Request,
+    services: ServicesDep,
     ticket: str | None = Query(None, max_length=200, description="only this ticket"),
     status: str | None = Query(
         None, description="queued, sending, sent, dead (dead letters) or cancelled"
     ),
     limit: int = Query(500, ge=1, le=5000),
 ) -> dict[str, Any]:
-    return {"escalations": _log(request).list(ticket=ticket, status=status, limit=limit)}
+    deliveries = services.escalations.log.list(ticket=ticket, status=status, limit=limit)
+    return {"escalations": deliveries}
 
 
-@router.post("/escalations/{escalation_id}/replay", response_model=Delivery)
-def replay_escalation(request: Request, escalation_id: str) -> dict[str, Any]:
+@router.post(
+    "/escalations/{escalation_id}/replay",
+    response_model=Delivery,
+    responses=problem_responses(409),
+)
+def replay_escalation(services: ServicesDep, escalation_id: str) -> dict[str, Any]:
     """Queue a dead (or sent) delivery again; it keeps its `webhook-id`."""
-    return _log(request).replay(escalation_id)  # type: ignore[no-any-return]
+    return services.escalations.log.replay(escalation_id)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from sla_engine.api.bodies import body_schema, read_model
+from sla_engine.api.openapi import problem_responses
 from sla_engine.api.schemas import EventRequest, Instant, TicketRequest
 from sla_engine.api.service_calls import call
 
@@ -24,9 +25,17 @@ def _tickets(request: Request) -> Any:
     return request.app.state.services.tickets
 
 
-@router.post("/tickets", status_code=201, responses={200: {"description": "already existed"}})
+@router.post(
+    "/tickets",
+    status_code=201,
+    responses={200: {"description": "already existed"}, **problem_responses(402, 409)},
+)
 async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
-    """Open a ticket; its SLA clocks start at `created_at`."""
+    """Open a ticket; its SLA clocks start at `created_at`.
+
+    `calendar` (optional) gives the ticket its own calendar: it replaces the calendar of each
+    metric whose policy does not set `fixed_calendar` (an unknown one is a 422).
+    """
     from sla_engine.tickets import TicketCreate
 
     version = None if body.version is None else str(body.version)
@@ -40,6 +49,7 @@ async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
             account=body.account,
             product=body.product,
             version=version,
+            calendar=body.calendar,
         ),
     )
     created = bool(answer.pop("created", True))
@@ -48,24 +58,30 @@ async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
 
 @router.get("/tickets/{ticket_id}")
 async def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
-    """The ticket, its events in replay order and its SLA state now."""
+    """The ticket, its events in replay order and its SLA state now; `calendar` is the
+    ticket's calendar in force (null when the policy's calendars apply)."""
     return dict(await call(request, _tickets(request).get_ticket, ticket_id))
 
 
 @router.post(
     "/tickets/{ticket_id}/events",
     status_code=201,
-    responses={200: {"description": "event_id already stored: nothing changed"}},
-    openapi_extra=body_schema(EventRequest),
+    responses={
+        200: {"description": "event_id already stored: nothing changed"},
+        **problem_responses(402, 409),
+    },
+    openapi_extra=body_schema(EventRequest, limit=MAX_EVENT_BODY_BYTES),
 )
 async def add_event(ticket_id: str, request: Request) -> JSONResponse:
     """Append an event (`agent_reply`, `customer_reply`, `pending`, `solved`, ...).
 
-    Extra fields are the event's data, e.g. `{"type": "policy_changed", "policy": "emergency"}`.
+    Extra fields are the event's data, e.g. `{"type": "policy_changed", "policy": "emergency"}`
+    or `{"type": "calendar_changed", "calendar": "example-sydney"}` (the ticket moves to
+    another team's hours from `occurred_at` on; null gives the policy's calendars back).
     """
     from sla_engine.tickets import EventCreate
 
-    body = await read_model(request, EventRequest, MAX_EVENT_BODY_BYTES)
+    body = await read_model(request, EventRequest)
     answer = await call(
         request,
         _tickets(request).add_event,

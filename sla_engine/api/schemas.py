@@ -97,6 +97,14 @@ class BatchRequest(Strict):
     items: Annotated[list[BatchItem], Field(max_length=MAX_BATCH_ITEMS)]
 
 
+class ElapsedRequest(Strict):
+    """Business time between two instants on one calendar."""
+
+    calendar: Name
+    from_: Instant = Field(alias="from")
+    to: Instant
+
+
 class TicketRequest(Strict):
     id: Identifier
     policy: Name
@@ -104,6 +112,7 @@ class TicketRequest(Strict):
     account: Identifier | None = None
     product: Name | None = None
     version: Version | None = None
+    calendar: Name | None = None
 
 
 class EventRequest(BaseModel):

@@ -52,6 +52,7 @@ def _register() -> None:
         config_cmds,  # noqa: F401
         credit_cmds,  # noqa: F401
         escalation_cmds,  # noqa: F401
+        ingest_cmds,  # noqa: F401
         service_cmds,  # noqa: F401
     )
 

@@ -1,4 +1,4 @@
-"""Calendar commands: `deadline`, `elapsed`, `calendars list` and `calendars show`.
+"""Calendar commands: `deadline`, `elapsed`, `calendars list|show|put|versions`.
 
 Output formats (stable, for scripts and people alike):
 - `deadline` prints one ISO 8601 instant with the calendar zone's offset.
@@ -12,9 +12,13 @@ Output formats (stable, for scripts and people alike):
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -26,7 +30,10 @@ from sla_engine.errors import InputError, SlaEngineError
 SHOW_DEFAULT_DAYS = 7
 SHOW_MAX_DAYS = 366
 
-calendars_app = typer.Typer(help="List calendars and show their open hours.", no_args_is_help=True)
+calendars_app = typer.Typer(
+    help="List calendars, show their open hours, store versions in the service's database.",
+    no_args_is_help=True,
+)
 app.add_typer(calendars_app, name="calendars")
 
 CalendarOption = Annotated[
@@ -238,3 +245,102 @@ def show_command(
     typer.echo(f"{cal.name}: {cal.title} ({cal.tz})")
     for hours in day_hours(cal, first, last):
         typer.echo(render_day(hours))
+
+
+# --- stored calendars: `calendars put` and `calendars versions` -------------------------
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="service config file (TOML), as for serve")
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="database URL (default: $SLA_ENGINE_DATABASE_URL, the config file's "
+        "[database].url, then sqlite:///sla-engine.db)",
+    ),
+]
+
+
+@contextmanager
+def _calendar_changes(config: Path | None, database_url: str | None) -> Iterator[Any]:
+    """The calendar store of the service's database (migrated first, as `serve` does)."""
+    from sla_engine.calendar_store.changes import CalendarChanges
+    from sla_engine.config import load_config
+    from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+
+    cfg = load_config(config, database_url=database_url)
+    upgrade(cfg.database_url)
+    engine = make_engine(cfg.database_url)
+    try:
+        yield CalendarChanges(make_sessionmaker(engine), None, lambda: datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
+@calendars_app.command("put")
+def put_command(
+    name: Annotated[str, typer.Argument(help="Calendar name (letters, digits, _ . -).")],
+    file: Annotated[Path, typer.Argument(help="Calendar TOML file (section 1 format).")],
+    effective_from: Annotated[
+        str | None,
+        typer.Option(
+            "--effective-from",
+            help="ISO 8601 with offset; default now. Not on creation (version 1 has no start).",
+        ),
+    ] = None,
+    retroactive: Annotated[
+        bool,
+        typer.Option("--retroactive", help="allow --effective-from before now (rewrites answers)"),
+    ] = False,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Store FILE as calendar NAME in the service's database: version 1 of a new calendar, or
+    the next version of an existing one. Running services use it within 2 seconds."""
+    from sla_engine.calendar_store.changes import check_name
+    from sla_engine.calendar_store.definitions import read_file_definition
+
+    check_name(name, "NAME")
+    when = None if effective_from is None else parse_instant(effective_from, "--effective-from")
+    content = read_file_definition(file, name, label=str(file))
+    with _calendar_changes(config, database_url) as changes:
+        result = changes.put(
+            name, content.definition, effective_from=when, retroactive=retroactive, origin="cli"
+        )
+    start = "the beginning" if result.effective_from is None else result.effective_from.isoformat()
+    note = " (retroactive)" if result.retroactive else ""
+    typer.echo(f"{result.name}: version {result.version}, in force from {start}{note}")
+
+
+@calendars_app.command("versions")
+def versions_command(
+    name: Annotated[str, typer.Argument(help="Calendar name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List the versions of calendar NAME: number, in force from, created, retroactive,
+    origin (file, http, cli)."""
+    from sla_engine.calendar_store.changes import check_name
+
+    check_name(name, "NAME")
+    with _calendar_changes(config, database_url) as changes:
+        rows = changes.versions(name)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = [("VERSION", "EFFECTIVE_FROM", "CREATED_AT", "RETROACTIVE", "ORIGIN")]
+    for row in rows:
+        table.append(
+            (
+                str(row["version"]),
+                row["effective_from"] or "-",
+                row["created_at"] or "-",
+                "yes" if row["retroactive"] else "no",
+                row["origin"],
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for r in table:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from sla_engine.cli import app
+from sla_engine.errors import InputError
 
 escalations_app = typer.Typer(help="List and replay escalation deliveries.", no_args_is_help=True)
 app.add_typer(escalations_app, name="escalations")
@@ -48,25 +49,66 @@ def _log(config: Any) -> Any:
 
 
 @app.command()
-def worker(config: Path | None = ConfigOption, database_url: str | None = DatabaseOption) -> None:
-    """Run only the escalation scheduler (fire due timers, deliver notifications), for
+def worker(
+    config: Path | None = ConfigOption,
+    database_url: str | None = DatabaseOption,
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="serve Prometheus metrics (the escalation counters) at http://HOST:PORT/metrics",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="address of the --metrics-port listener"
+    ),
+    log_level: str = typer.Option(
+        "info", "--log-level", help="log level: critical, error, warning, info, debug"
+    ),
+) -> None:
+    """Run only the escalation scheduler (fire due timers, deliver notifications) and the
+    calendar jobs (calendar file changes, re-planning after a calendar change), for
     scale-out: any number of workers may share one database. Stops on SIGTERM or Ctrl-C."""
-    from sla_engine.escalation import EscalationEngine
+    import prometheus_client
 
+    from sla_engine.cli.service_cmds import check_log_level
+    from sla_engine.composition import build_services
+    from sla_engine.logging_setup import configure_logging
+
+    configure_logging(check_log_level(log_level))
     cfg = _config(config, database_url)
-    engine, sessions = _sessions(cfg, migrate=True)
-    scheduler = EscalationEngine(sessions, destinations=cfg.destinations, policies=cfg.policies)
+    metrics_server = None
+    if metrics_port is not None:
+        try:
+            metrics_server, _ = prometheus_client.start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise InputError(
+                f"--metrics-port: listening on {metrics_host}:{metrics_port} failed: "
+                f"{exc.strerror}",
+                field="--metrics-port",
+                value=metrics_port,
+            ) from None
+        typer.echo(f"metrics on http://{metrics_host}:{metrics_server.server_port}/metrics")
+    # the worker's parts as the service builds them: stored calendars (so timers are planned
+    # with the versions in force), escalations, the calendar jobs
+    services = build_services(cfg)
+    scheduler = services.escalations.engine
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
-    stop = scheduler.start()
+    stops = [scheduler.start()]
+    if services.calendar_store is not None:
+        stops.append(services.calendar_store.start())
     typer.echo(f"escalation worker {scheduler.worker} running", err=True)
     try:
         while not stopped.wait(1.0):
             pass
     finally:
-        stop()
-        engine.dispose()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        for stop in reversed(stops):
+            stop()
+        services.close()
 
 
 @escalations_app.command("list")

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -62,15 +64,71 @@ def _graceful_server_class() -> Any:
     return GracefulServer
 
 
+UVICORN_BACKLOG = 2048
+WORKER_HEALTHCHECK_S = 30
+LogLevelOption = Annotated[
+    str,
+    typer.Option("--log-level", help="log level: critical, error, warning, info, debug"),
+]
+
+
+def check_log_level(log_level: str) -> str:
+    from sla_engine.logging_setup import LEVELS
+
+    if log_level.lower() not in LEVELS:
+        raise InputError(
+            f"--log-level must be one of {', '.join(LEVELS)}", field="--log-level", value=log_level
+        )
+    return log_level.lower()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, before anything else starts, so a port in use is one
+    error line (and "serving on" is printed only once connections are accepted)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(UVICORN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        raise InputError(
+            f"--port: listening on {shown}:{port} {why}", field="--port", value=port
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_config(app: Any, sock: socket.socket, log_level: str, **extra: Any) -> Any:
+    """uvicorn's config: our logging (not uvicorn's), problem+json for unparsable requests."""
+    import uvicorn
+
+    from sla_engine.api.protocol import ProblemHttpToolsProtocol
+
+    host, port = sock.getsockname()[:2]
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        access_log=log_level == "debug",
+        http=ProblemHttpToolsProtocol,
+        backlog=UVICORN_BACKLOG,
+        **extra,
+    )
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port", min=0, max=65535)] = 8000,
     database_url: DatabaseOption = None,
-    log_level: Annotated[
-        str, typer.Option("--log-level", help="uvicorn log level: debug, info, warning, error")
-    ] = "warning",
+    log_level: LogLevelOption = "info",
     workers: Annotated[
         int,
         typer.Option(
@@ -82,61 +140,82 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Run the HTTP API and the escalation scheduler (in one process unless --workers)."""
-    import uvicorn
+    """Run the HTTP API and the escalation scheduler (in one process unless --workers).
 
+    Logs go to stderr (`SLA_ENGINE_LOG_FORMAT=json` for JSON lines); `--log-level debug` adds
+    one access line per request."""
     from sla_engine.api import create_app
     from sla_engine.composition import build_services
+    from sla_engine.logging_setup import configure_logging
     from sla_engine.storage.db import masked
 
-    levels = ("critical", "error", "warning", "info", "debug", "trace")
-    if log_level not in levels:
-        raise InputError(
-            f"--log-level must be one of {', '.join(levels)}", field="--log-level", value=log_level
-        )
+    log_level = check_log_level(log_level)
+    configure_logging(log_level, access_log=log_level == "debug")  # or a bad log format's error
     cfg = _config(config, database_url)
-    shown = f"[{host}]" if ":" in host else host
-    serving = f"sla-engine serving on http://{shown}:{port} (database {masked(cfg.database_url)})"
-    if workers > 1:
-        _serve_workers(cfg, config, host, port, log_level, workers, serving)
-        return
-    services = build_services(cfg)
+    sock = listen(host, port)
     try:
-        server = _graceful_server_class()(
-            uvicorn.Config(create_app(services), host=host, port=port, log_level=log_level)
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        serving = (
+            f"sla-engine serving on http://{shown}:{bound} (database {masked(cfg.database_url)})"
         )
-        services.start_background()
-        typer.echo(serving)
-        server.run()
+        if workers > 1:
+            _serve_workers(cfg, config, sock, log_level, workers, serving)
+            return
+        services = build_services(cfg)
+        try:
+            server = _graceful_server_class()(
+                _uvicorn_config(create_app(services), sock, log_level)
+            )
+            services.start_background()
+            typer.echo(serving)
+            server.run(sockets=[sock])
+        finally:
+            services.close()
     finally:
-        services.close()
+        sock.close()
 
 
 def _serve_workers(
-    cfg: Any, config: Path | None, host: str, port: int, log_level: str, workers: int, serving: str
+    cfg: Any,
+    config: Path | None,
+    sock: socket.socket,
+    log_level: str,
+    workers: int,
+    serving: str,
 ) -> None:
-    """uvicorn's process supervisor over `worker_app.create`; migrations run once, here."""
+    """uvicorn's process supervisor over `worker_app.create` on our socket; migrations run
+    once, here; the processes' Prometheus counters are summed (`metrics_dir`)."""
+    import inspect
     import os
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from sla_engine.cli import worker_app
     from sla_engine.config import DATABASE_URL_ENV
+    from sla_engine.metrics_dir import multiprocess_metrics
     from sla_engine.storage.db import upgrade
 
     upgrade(cfg.database_url)
     os.environ[DATABASE_URL_ENV] = cfg.database_url
+    os.environ[worker_app.LOG_LEVEL_ENV] = log_level
     if config is not None:
         os.environ[worker_app.CONFIG_ENV] = str(config.resolve())
-    typer.echo(f"{serving}, {workers} worker processes")
-    uvicorn.run(
-        "sla_engine.cli.worker_app:create",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-    )
+    extra: dict[str, Any] = {"factory": True, "workers": workers}
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # A worker builds its services before it answers the supervisor's ping: on a busy
+        # machine that outlasts uvicorn's 5 s, and the supervisor kills and restarts it.
+        extra["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_S
+    with multiprocess_metrics():
+        uvicorn_config = _uvicorn_config(
+            "sla_engine.cli.worker_app:create", sock, log_level, **extra
+        )
+        supervisor_args: dict[str, Any] = {"sockets": [sock]}
+        if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+            supervisor_args["target"] = uvicorn.Server(uvicorn_config).run
+        typer.echo(f"{serving}, {workers} worker processes")
+        Multiprocess(uvicorn_config, **supervisor_args).run()
 
 
 @db_app.command("upgrade")
@@ -168,17 +247,26 @@ def report_attainment(
         str | None, typer.Option("--to", help="ISO 8601 with offset; default: now")
     ] = None,
     policy: Annotated[str | None, typer.Option("--policy", help="only this policy")] = None,
+    metric: Annotated[
+        str,
+        typer.Option("--metric", help="first_response, next_response or resolution"),
+    ] = "first_response",
     plot: Annotated[
         Path | None, typer.Option("--plot", help="also draw a histogram into this PNG file")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="print one CSV row per ticket metric instead")
+    ] = False,
     config: ConfigOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """First-response attainment of the tickets created in [--from, --to)."""
-    from sla_engine.report import plot_attainment
-    from sla_engine.report_store import REPORT_METRIC, ReportWindow, load_report
+    """Attainment of one SLA metric (default first response) of the tickets created in
+    [--from, --to)."""
+    from sla_engine.report import policy_limits, to_csv
+    from sla_engine.report_store import ReportWindow, load_report
     from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+    from sla_engine.tickets import RecentCalendars
 
     cfg = _config(config, database_url)
     if policy is not None and policy not in cfg.policies:
@@ -190,44 +278,64 @@ def report_attainment(
         )
     if plot is not None and plot.suffix.lower() != ".png":
         raise InputError("--plot must name a .png file", field="--plot", value=str(plot))
+    if as_csv and as_json:
+        raise InputError("--csv and --json: choose one", field="--csv", value="--json")
     now = datetime.now(UTC)
     window = ReportWindow.resolve(
         None if start is None else parse_instant(start, "--from"),
         None if end is None else parse_instant(end, "--to"),
         policy,
         now,
+        metric=metric,
         start_field="--from",
         end_field="--to",
+        metric_field="--metric",
     )
     upgrade(cfg.database_url)
     engine = make_engine(cfg.database_url)
     try:
-        rows, summary = load_report(make_sessionmaker(engine), window, now)
+        rows, summary = load_report(make_sessionmaker(engine), window, now, RecentCalendars())
     finally:
         engine.dispose()
-    metric = cfg.policies.get(policy or "standard")
-    limits = metric.metrics.get(REPORT_METRIC) if metric is not None else None
     if plot is not None:
-        target = None if limits is None or limits.target is None else limits.target
-        try:
-            plot_attainment(
-                rows,
-                plot,
-                now=now,
-                target_s=None if target is None else target.total_seconds(),
-                breach_s=None if limits is None else limits.breach.total_seconds(),
-                title=f"Business time to first response ({policy or 'all policies'})",
-            )
-        except OSError as exc:
-            raise InputError(
-                f"--plot: cannot write {plot} ({exc})", field="--plot", value=str(plot)
-            ) from None
-    if as_json:
+        _plot(
+            rows,
+            plot,
+            now,
+            window,
+            policy_limits(cfg.policies, metric, [policy] if policy else {r.policy for r in rows}),
+        )
+    if as_csv:
+        typer.echo(to_csv(rows, now), nl=False)
+    elif as_json:
         typer.echo(json.dumps({**window.to_json(), **summary.to_json()}, indent=2))
     else:
         typer.echo(_report_text(window, summary))
     if plot is not None:
-        typer.echo(f"plot written to {plot}")
+        typer.echo(f"plot written to {plot}", err=as_csv)
+
+
+def _plot(
+    rows: Any, plot: Path, now: datetime, window: Any, limits: tuple[float | None, float | None]
+) -> None:
+    from sla_engine.report_plot import STOP_NAMES, plot_attainment
+
+    target_s, breach_s = limits
+    try:
+        plot_attainment(
+            rows,
+            plot,
+            now=now,
+            target_s=target_s,
+            breach_s=breach_s,
+            metric=window.metric,
+            title=f"Business time to {STOP_NAMES[window.metric]} "
+            f"({window.policy or 'all policies'})",
+        )
+    except OSError as exc:
+        raise InputError(
+            f"--plot: cannot write {plot} ({exc})", field="--plot", value=str(plot)
+        ) from None
 
 
 def _share_text(share: Any) -> str:
@@ -244,15 +352,16 @@ def _seconds_text(seconds: float | None) -> str:
 
 
 def _report_text(window: Any, summary: Any) -> str:
+    verb = "solved" if window.metric == "resolution" else "answered"
     lines = [
-        f"first-response attainment, tickets created {window.start.isoformat()} .. "
+        f"{window.metric} attainment, tickets created {window.start.isoformat()} .. "
         f"{window.end.isoformat()} ({window.policy or 'all policies'})",
-        f"  tickets             {summary.count} (answered {summary.answered}, open "
+        f"  tickets             {summary.count} ({verb} {summary.answered}, open "
         f"{summary.open}, cancelled {summary.cancelled})",
         f"  within target       {_share_text(summary.within_target)}",
         f"  within breach       {_share_text(summary.within_breach)}",
-        f"  median response     {_seconds_text(summary.median_response_s)}",
-        f"  p90 response        {_seconds_text(summary.p90_response_s)}",
+        f"  median time to stop {_seconds_text(summary.median_response_s)}",
+        f"  p90 time to stop    {_seconds_text(summary.p90_response_s)}",
         f"  breaches            {summary.breaches}",
     ]
     for week, count in summary.breaches_per_week.items():

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from sla_engine.core.times import timedelta_us
 from sla_engine.errors import InputError
 
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
@@ -63,7 +64,7 @@ def parse_duration(text: str, field: str = "duration", *, signed: bool = False) 
 
 def format_duration(value: timedelta) -> str:
     """Render a timedelta the way policy files write it: "1h30m", "4h", "45s", "0s"."""
-    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    micros = timedelta_us(value)
     sign = "-" if micros < 0 else ""
     micros = abs(micros)
     hours, micros = divmod(micros, 3_600_000_000)

@@ -15,6 +15,10 @@ Pausing (``pending``, waiting on the customer) is a per-metric property, ``pausa
   "first reply time" does not pause either).
 
 Any metric may set ``pausable = true|false`` in the config file to choose otherwise.
+
+A ticket may have its own calendar (a team's hours, SPEC section 6): it replaces the calendar
+of each metric but those that set ``fixed_calendar = true`` (default false; true for the
+built-in emergency ``first_response``, whose promise is 24x7 whoever handles the ticket).
 """
 
 from __future__ import annotations
@@ -113,7 +117,10 @@ class RepeatRule:
 
 @dataclass(frozen=True)
 class MetricPolicy:
-    """One metric of a policy: its calendar, deadlines (business time) and escalations."""
+    """One metric of a policy: its calendar, deadlines (business time) and escalations.
+
+    ``fixed_calendar``: the metric keeps this calendar on a ticket that has its own calendar
+    (the emergency first response stays 24x7)."""
 
     metric: str
     calendar: str
@@ -123,6 +130,7 @@ class MetricPolicy:
     escalate: tuple[EscalationRule, ...] = ()
     repeat_after_breach: RepeatRule | None = None
     pausable: bool = False
+    fixed_calendar: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,7 @@ def default_policies() -> dict[str, Policy]:
                         metric="first_response",
                         calendar="24x7",
                         breach=timedelta(hours=1),
+                        fixed_calendar=True,
                     ),
                 }
             ),
@@ -188,6 +197,7 @@ _METRIC_KEYS = (
     "escalate",
     "repeat_after_breach",
     "pausable",
+    "fixed_calendar",
 )
 _RULE_KEYS = ("at", "to", "during")
 _REPEAT_KEYS = ("every", "to", "during")
@@ -287,10 +297,11 @@ class _PolicyParser(TableReader):
                     f"{key}.retarget", mode, f"expected one of: {', '.join(RETARGET_MODES)}"
                 )
             changes["retarget"] = mode
-        if "pausable" in table:
-            if not isinstance(table["pausable"], bool):
-                raise self.error(f"{key}.pausable", table["pausable"], "expected true or false")
-            changes["pausable"] = table["pausable"]
+        for flag in ("pausable", "fixed_calendar"):
+            if flag in table:
+                if not isinstance(table[flag], bool):
+                    raise self.error(f"{key}.{flag}", table[flag], "expected true or false")
+                changes[flag] = table[flag]
         if "escalate" in table:
             rules = table["escalate"]
             if not isinstance(rules, list):

@@ -8,22 +8,11 @@ UTC. SPEC section 1 says results compare as instants, so they are this subclass.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DAY_US = 86_400_000_000
-_EPOCH_ORDINAL = _EPOCH.toordinal()
-
-
-def _utc_us(value: datetime) -> int | None:
-    offset = value.utcoffset()
-    if offset is None:
-        return None
-    wall = (value.toordinal() - _EPOCH_ORDINAL) * _DAY_US + (
-        (value.hour * 3600 + value.minute * 60 + value.second) * 1_000_000 + value.microsecond
-    )
-    return wall - offset // timedelta(microseconds=1)
+from sla_engine.core.times import epoch_us as _utc_us
+from sla_engine.core.times import from_epoch_us
 
 
 class ZonedInstant(datetime):
@@ -67,4 +56,4 @@ class ZonedInstant(datetime):
     def __hash__(self) -> int:
         us = _utc_us(self)
         assert us is not None
-        return hash(_EPOCH + timedelta(microseconds=us))
+        return hash(from_epoch_us(us))

@@ -1,1 +1,2 @@
-"""Support tickets as credits: the ledger (pure), its storage, the ticket hook, housekeeping."""
+"""Support tickets as credits: the ledger and its plans (pure), their store, the service, the
+ticket hook and housekeeping."""

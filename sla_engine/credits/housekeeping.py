@@ -13,12 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sla_engine.credits import ledger as rules
-from sla_engine.credits.credit_service import append, load_ledger, lock_account
-from sla_engine.credits.models import LedgerEntry
+from sla_engine.credits import store
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = timedelta(days=1)
@@ -26,17 +23,11 @@ HOUSEKEEPING_EVERY = timedelta(days=1)
 
 def record_expirations(session: Session, now: datetime) -> int:
     """Append `expiry` entries for lots expired by `now` with credits left; returns how many."""
-    accounts = session.scalars(
-        select(LedgerEntry.account)
-        .where(LedgerEntry.entry_type.in_(sorted(rules.LOT_TYPES)), LedgerEntry.expires_at <= now)
-        .distinct()
-        .order_by(LedgerEntry.account)
-    ).all()
     appended = 0
-    for account in accounts:
-        lock_account(session, account, now)
-        drafts = load_ledger(session, account).expirations_due(now)
-        append(session, account, drafts, now)
+    for account in store.accounts_with_expired_lots(session, now):
+        store.lock_account(session, account, now)
+        drafts = store.load_ledger(session, account).expirations_due(now)
+        store.append(session, account, drafts, now)
         appended += len(drafts)
     return appended
 

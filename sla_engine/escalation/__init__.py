@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sla_engine.config import ServiceConfig
+from sla_engine.core.times import iso
 from sla_engine.escalation import outbox
 from sla_engine.escalation.models import EscalationDelivery
 from sla_engine.escalation.scheduler import EscalationEngine
@@ -19,10 +21,6 @@ from sla_engine.escalation.timers import Calendars, EscalationTimerHook, default
 
 def delivery_view(row: EscalationDelivery) -> dict[str, Any]:
     """One outbox row as the API and the CLI show it; `id` is its `webhook-id`."""
-
-    def iso(value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat()
-
     return {
         "id": row.id,
         "ticket": row.ticket_id,
@@ -82,12 +80,13 @@ class Escalations:
 
 
 def build_escalations(
-    config: Any,
+    config: ServiceConfig,
     sessions: sessionmaker[Session],
     *,
     clock: Callable[[], datetime],
     settings: EscalationSettings | None = None,
     calendars: Calendars = default_calendars,
+    history: bool = False,
 ) -> Escalations:
     engine = EscalationEngine(
         sessions,
@@ -98,17 +97,17 @@ def build_escalations(
         calendars=calendars,
     )
     hook = EscalationTimerHook(
-        config.policies, config.destinations, calendars=calendars, wake=engine.wake
+        config.policies, config.destinations, calendars=calendars, wake=engine.wake, history=history
     )
     return Escalations(hook=hook, engine=engine, log=EscalationLog(sessions, clock, engine.wake))
 
 
 __all__ = [
     "EscalationEngine",
+    "EscalationLog",
     "EscalationSettings",
     "EscalationTimerHook",
     "Escalations",
-    "EscalationLog",
     "build_escalations",
     "delivery_view",
 ]

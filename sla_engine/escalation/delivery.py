@@ -8,6 +8,8 @@ the same `webhook-id` (at-least-once; receivers deduplicate on the id).
 from __future__ import annotations
 
 import json
+import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -15,14 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from sla_engine.escalation import metrics, outbox
+from sla_engine.config import Destination
+from sla_engine.escalation import outbox, prometheus, store
 from sla_engine.escalation.faults import fault_point
-from sla_engine.escalation.models import DestinationState
 from sla_engine.escalation.notifiers import (
     HttpSender,
     Outcome,
@@ -33,8 +33,10 @@ from sla_engine.escalation.notifiers import (
     webhook_headers,
 )
 from sla_engine.escalation.outbox import Claimed
-from sla_engine.escalation.rules import severity
+from sla_engine.escalation.planning import severity
 from sla_engine.escalation.settings import EscalationSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,7 +49,7 @@ class DeliverReport:
     full_batch: bool = False
 
 
-def render(item: Claimed, destination: Any) -> tuple[str, dict[str, str]]:
+def render(item: Claimed, destination: Destination) -> tuple[str, dict[str, str]]:
     """The body and headers of one attempt. Webhooks are signed over the exact body text
     with the attempt's timestamp; the `webhook-id` is the delivery id on every attempt."""
     if destination.type == "pagerduty":
@@ -68,13 +70,48 @@ def render(item: Claimed, destination: Any) -> tuple[str, dict[str, str]]:
     )
 
 
+def refusal(
+    item: Claimed, destination: Destination | None, disabled: set[str], max_attempts: int
+) -> Outcome | None:
+    """Why a claimed delivery goes dead without a send (None: send it): its destination is
+    unknown or disabled, or it has used up its attempts (a lease that expired mid-send)."""
+    if destination is None:
+        return Outcome("dead", None, f"unknown destination {item.destination!r}")
+    if item.destination in disabled:
+        return Outcome(
+            "dead", None, f"destination {item.destination!r} is disabled (it answered 410 Gone)"
+        )
+    if item.attempts > max_attempts:
+        return Outcome("dead", None, f"gave up after {item.attempts - 1} attempts")
+    return None
+
+
+def retry_delay(
+    attempts: int,
+    retry_after: timedelta | None,
+    settings: EscalationSettings,
+    rng: random.Random | None = None,
+) -> timedelta:
+    """How long a failed attempt waits: exponential backoff with jitter, or longer when the
+    destination asked for it (`Retry-After`, capped)."""
+    delay = backoff(
+        attempts,
+        timedelta(seconds=settings.backoff_base_s),
+        timedelta(seconds=settings.backoff_cap_s),
+        rng,
+    )
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, timedelta(seconds=settings.retry_after_cap_s)))
+    return delay
+
+
 class Deliverer:
     """Claims, sends and completes deliveries for one worker."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        destinations: Mapping[str, Any],
+        destinations: Mapping[str, Destination],
         settings: EscalationSettings,
         *,
         clock: Callable[[], datetime],
@@ -98,7 +135,7 @@ class Deliverer:
                 limit=self.settings.claim_limit,
                 worker=self.worker,
             )
-            disabled = set(session.scalars(sa.select(DestinationState.name))) if claimed else set()
+            disabled = store.disabled_destinations(session) if claimed else set()
         report = DeliverReport(
             claimed=len(claimed), full_batch=len(claimed) >= self.settings.claim_limit
         )
@@ -141,14 +178,10 @@ class Deliverer:
 
     def _attempt(self, item: Claimed, disabled: set[str]) -> Outcome:
         destination = self.destinations.get(item.destination)
-        if destination is None:
-            return Outcome("dead", None, f"unknown destination {item.destination!r}")
-        if item.destination in disabled:
-            return Outcome(
-                "dead", None, f"destination {item.destination!r} is disabled (it answered 410 Gone)"
-            )
-        if item.attempts > self.settings.max_attempts:
-            return Outcome("dead", None, f"gave up after {item.attempts - 1} attempts")
+        refused = refusal(item, destination, disabled, self.settings.max_attempts)
+        if refused is not None:
+            return refused
+        assert destination is not None  # refusal() answers for a missing one
         body, headers = render(item, destination)
         return self.sender.post(destination.url, body, headers)
 
@@ -173,9 +206,9 @@ class Deliverer:
             for item in items:
                 if item.id in done:
                     sent_to[item.destination] += 1
-                    metrics.LAG.observe(max((sent_at - item.due_at).total_seconds(), 0.0))
+                    prometheus.LAG.observe(max((sent_at - item.due_at).total_seconds(), 0.0))
             for destination, count in sent_to.items():
-                metrics.SENT.labels(destination).inc(count)
+                prometheus.SENT.labels(destination).inc(count)
 
     def _record(
         self,
@@ -186,14 +219,7 @@ class Deliverer:
         report: DeliverReport,
     ) -> None:
         if outcome.result == "retry" and item.attempts < self.settings.max_attempts:
-            delay = backoff(
-                item.attempts,
-                timedelta(seconds=self.settings.backoff_base_s),
-                timedelta(seconds=self.settings.backoff_cap_s),
-            )
-            if outcome.retry_after is not None:
-                cap = timedelta(seconds=self.settings.retry_after_cap_s)
-                delay = max(delay, min(outcome.retry_after, cap))
+            delay = retry_delay(item.attempts, outcome.retry_after, self.settings)
             if outbox.retry_later(
                 session,
                 item,
@@ -203,7 +229,20 @@ class Deliverer:
                 error=outcome.error or "retry",
             ):
                 report.retried += 1
-                metrics.RETRIED.labels(item.destination).inc()
+                prometheus.RETRIED.labels(item.destination).inc()
+                log.warning(
+                    "escalation %s of ticket %s, metric %s (%s) to %s: attempt %d failed (%s); "
+                    "retrying in %.0f s",
+                    item.id,
+                    item.ticket_id,
+                    item.metric,
+                    item.threshold,
+                    item.destination,
+                    item.attempts,
+                    outcome.error or outcome.status,
+                    delay.total_seconds(),
+                    extra=_log_fields(item),
+                )
             else:
                 report.lost_lease += 1
             return
@@ -212,25 +251,35 @@ class Deliverer:
             error = f"{error}; gave up after {item.attempts} attempts"
         if outbox.give_up(session, item, now=now, status=outcome.status, error=error):
             report.dead += 1
-            metrics.DEAD.labels(item.destination).inc()
+            prometheus.DEAD.labels(item.destination).inc()
+            log.error(
+                "escalation %s of ticket %s, metric %s (%s) to %s is dead: %s "
+                "(replay it with `sla-engine escalations replay %s`)",
+                item.id,
+                item.ticket_id,
+                item.metric,
+                item.threshold,
+                item.destination,
+                error,
+                item.id,
+                extra=_log_fields(item),
+            )
         else:
             report.lost_lease += 1
         if outcome.result == "gone":
-            disable_destination(session, item.destination, now=now, reason=error)
+            store.disable_destination(session, item.destination, now=now, reason=error)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.sender.close()
 
 
-def disable_destination(session: Session, name: str, *, now: datetime, reason: str) -> None:
-    """Record a destination as disabled; a no-op when another worker already did."""
-    values = {"name": name, "disabled_at": now, "reason": reason}
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(DestinationState).values(values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(DestinationState).values(values).on_conflict_do_nothing())
+def _log_fields(item: Claimed) -> dict[str, object]:
+    """The delivery's names as separate fields of a JSON log line."""
+    return {
+        "escalation_id": item.id,
+        "ticket_id": item.ticket_id,
+        "metric": item.metric,
+        "destination": item.destination,
+        "attempts": item.attempts,
+    }

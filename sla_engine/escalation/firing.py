@@ -8,18 +8,18 @@ threshold of each metric cycle fires while the lower ones are recorded as skippe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from sla_engine.escalation import metrics, outbox
-from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
-from sla_engine.escalation.rules import (
-    BusinessCalendar,
+from sla_engine.config import Destination
+from sla_engine.core.business_calendar import BusinessCalendar, CalendarLookup
+from sla_engine.core.policies import Policy
+from sla_engine.escalation import outbox, prometheus, store
+from sla_engine.escalation.planning import (
     DueTimer,
     Target,
     business_remaining_s,
@@ -31,22 +31,9 @@ from sla_engine.escalation.rules import (
     repeat_number,
     targets_from_json,
 )
+from sla_engine.escalation.store import DueRow, TimerOutcome
 
 KIND_BY_TYPE = {"webhook": "webhook", "pagerduty": "trigger"}
-
-
-def insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert outbox rows in one statement; a row whose id exists is left as it is. A Core
-    insert on the table: the rows are complete, so no ORM bookkeeping per row is needed."""
-    table = cast(sa.Table, EscalationDelivery.__table__)
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
 
 
 @dataclass
@@ -62,9 +49,9 @@ class TimerFiring:
 
     def __init__(
         self,
-        destinations: Mapping[str, Any],
-        policies: Mapping[str, Any],
-        calendars: Callable[[str], BusinessCalendar],
+        destinations: Mapping[str, Destination],
+        policies: Mapping[str, Policy],
+        calendars: CalendarLookup,
         *,
         batch: int = 500,
     ) -> None:
@@ -76,28 +63,8 @@ class TimerFiring:
         self.batch = batch
 
     def fire_due(self, session: Session, now: datetime) -> FireReport:
-        t = EscalationTimer
-        rows = list(
-            session.execute(
-                sa.select(
-                    t.id,
-                    t.ticket_id,
-                    t.metric,
-                    t.cycle,
-                    t.threshold,
-                    t.due_at,
-                    t.generation,
-                    t.policy,
-                    t.calendar,
-                    t.breach_at,
-                    t.targets,
-                )
-                .where(t.status == "pending", t.due_at <= now)
-                .order_by(t.due_at)
-                .limit(self.batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
+        """Fire one batch of due timers: mark them, queue their deliveries, plan repeats."""
+        rows = store.due_timers(session, now, self.batch)
         report = FireReport(full_batch=len(rows) >= self.batch)
         if not rows:
             return report
@@ -106,31 +73,24 @@ class TimerFiring:
         fire, skip = choose_firing(
             DueTimer(r.id, (r.ticket_id, r.metric, r.cycle), r.due_at) for r in rows
         )
-        table = sa.Table(t.__tablename__, t.metadata)
-        session.execute(
-            sa.update(table)
-            .where(
-                table.c.id == sa.bindparam("timer_id"),
-                table.c.generation == sa.bindparam("seen_generation"),
-                table.c.status == "pending",
-            )
-            .values(status=sa.bindparam("new_status"), fired_at=now, updated_at=now),
+        store.mark_timers(
+            session,
             [
-                {"timer_id": d.id, "seen_generation": by_id[d.id].generation, "new_status": status}
+                TimerOutcome(d.id, by_id[d.id].generation, status)
                 for status, timers in (("skipped", skip), ("fired", fire))
                 for d in timers
             ],
+            now,
         )
         deliveries: list[dict[str, Any]] = []
         for timer in fire:
             row = by_id[timer.id]
-            deliveries.extend(self._deliveries(row, now))
+            deliveries.extend(self.deliveries(row, now))
             self._materialise_next_repeat(session, row, now)
-        if deliveries:
-            insert_ignoring_duplicates(session, deliveries)
+        outbox.enqueue_many(session, deliveries)
         report.fired, report.skipped, report.deliveries = len(fire), len(skip), len(deliveries)
-        metrics.DUE.inc(report.fired)
-        metrics.SKIPPED.inc(report.skipped)
+        prometheus.DUE.inc(report.fired)
+        prometheus.SKIPPED.inc(report.skipped)
         return report
 
     def calendar(self, name: str) -> BusinessCalendar:
@@ -148,7 +108,7 @@ class TimerFiring:
             found = self._targets[text] = targets_from_json(json.loads(text))
         return found
 
-    def event(self, row: Any, now: datetime) -> dict[str, Any]:
+    def event(self, row: DueRow, now: datetime) -> dict[str, Any]:
         """The SPEC's webhook body for a fired timer."""
         calendar = self.calendar(row.calendar)
         return {
@@ -163,13 +123,13 @@ class TimerFiring:
             "occurred_at": row.due_at.isoformat(),
         }
 
-    def _deliveries(self, row: Any, now: datetime) -> list[dict[str, Any]]:
+    def deliveries(self, row: DueRow, now: datetime) -> list[dict[str, Any]]:
         """One outbox row per destination of a fired timer."""
         payload = json.dumps(self.event(row, now), separators=(",", ":"))
         found = []
         for target in self.targets(row.targets):
             destination = self.destinations.get(target.to)
-            kind = KIND_BY_TYPE.get(getattr(destination, "type", ""), "webhook")
+            kind = KIND_BY_TYPE.get(destination.type if destination is not None else "", "webhook")
             during = self.calendar(target.during) if target.during else None
             found.append(
                 {
@@ -194,41 +154,28 @@ class TimerFiring:
             )
         return found
 
-    def _materialise_next_repeat(self, session: Session, row: Any, now: datetime) -> None:
+    def _materialise_next_repeat(self, session: Session, row: DueRow, now: datetime) -> None:
+        """After a repeat fired, the next one becomes a timer row (only one exists at a time)."""
         fired_number = repeat_number(row.threshold)
         if fired_number is None:
             return
         policy = self.policies.get(row.policy)
         metric_policy = policy.metrics.get(row.metric) if policy is not None else None
-        repeat = getattr(metric_policy, "repeat_after_breach", None)
+        repeat = metric_policy.repeat_after_breach if metric_policy is not None else None
         if repeat is None:
             return
         number = next_repeat_after(row.breach_at, repeat.every, fired_number, now)
         planned = plan_repeat(row.breach_at, repeat, number)
-        exists = session.scalar(
-            sa.select(EscalationTimer.id).where(
-                EscalationTimer.ticket_id == row.ticket_id,
-                EscalationTimer.metric == row.metric,
-                EscalationTimer.cycle == row.cycle,
-                EscalationTimer.threshold == planned.threshold,
-            )
-        )
-        if exists is not None:
+        if store.timer_exists(session, row.ticket_id, row.metric, row.cycle, planned.threshold):
             return
-        session.add(
-            EscalationTimer(
-                ticket_id=row.ticket_id,
-                metric=row.metric,
-                cycle=row.cycle,
-                threshold=planned.threshold,
-                due_at=planned.due_at,
-                status="pending",
-                generation=1,
-                policy=row.policy,
-                calendar=row.calendar,
-                breach_at=row.breach_at,
-                targets=json.dumps([t.to_json() for t in planned.targets]),
-                created_at=now,
-                updated_at=now,
-            )
+        store.add_timer(
+            session,
+            ticket_id=row.ticket_id,
+            metric=row.metric,
+            cycle=row.cycle,
+            policy=row.policy,
+            calendar=row.calendar,
+            breach_at=row.breach_at,
+            planned=planned,
+            now=now,
         )

@@ -13,6 +13,7 @@ stale worker cannot overwrite a row another worker reclaimed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from sla_engine.errors import Conflict, InputError, NotFound
 from sla_engine.escalation.models import DELIVERY_STATUSES, EscalationDelivery
 from sla_engine.storage.types import UTCDateTime
+from sla_engine.storage.upsert import insert_ignoring_duplicates
 
 _NAMESPACE = uuid.UUID("6f1c2f3e-52a1-4c1e-9d7e-5a1e0e5ca1a7")
 
@@ -94,6 +96,12 @@ def enqueue(session: Session, delivery: EscalationDelivery) -> bool:
         return False
     session.add(delivery)
     return True
+
+
+def enqueue_many(session: Session, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert complete delivery rows in one statement; a row whose id exists is left as it
+    is. A Core insert on the table: the rows are complete, so no ORM bookkeeping per row."""
+    insert_ignoring_duplicates(session, EscalationDelivery, rows)
 
 
 def _build_statements() -> dict[str, sa.Executable]:

@@ -11,32 +11,32 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from sla_engine.config import Destination
+from sla_engine.core.business_calendar import CalendarLookup
+from sla_engine.core.policies import Policy
+from sla_engine.core.times import utcnow
+from sla_engine.escalation import store
 from sla_engine.escalation.delivery import Deliverer, DeliverReport
 from sla_engine.escalation.firing import FireReport, TimerFiring
-from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.escalation.notifiers import HttpSender
 from sla_engine.escalation.settings import EscalationSettings
-from sla_engine.escalation.timers import Calendars, default_calendars
+from sla_engine.escalation.timers import default_calendars
+from sla_engine.logging_setup import OutageLog, is_database_outage
 
 log = logging.getLogger(__name__)
 FIRE_JOB = "escalations-fire"
 DELIVER_JOB = "escalations-deliver"
 PRUNE_JOB = "escalations-prune"
 MAX_PASSES_PER_TICK = 50
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def worker_name() -> str:
@@ -56,11 +56,11 @@ class EscalationEngine:
         self,
         sessions: sessionmaker[Session],
         *,
-        destinations: Mapping[str, Any],
-        policies: Mapping[str, Any],
+        destinations: Mapping[str, Destination],
+        policies: Mapping[str, Policy],
         settings: EscalationSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
-        calendars: Calendars = default_calendars,
+        calendars: CalendarLookup = default_calendars,
         sender: HttpSender | None = None,
         worker: str | None = None,
     ) -> None:
@@ -73,6 +73,8 @@ class EscalationEngine:
             sessions, destinations, self.settings, clock=clock, worker=self.worker, sender=sender
         )
         self._scheduler: BackgroundScheduler | None = None
+        self._turned_at = time.monotonic()
+        self.outage = OutageLog("escalation scheduler", log)
 
     # -- the pure step --
 
@@ -92,7 +94,15 @@ class EscalationEngine:
         """Fire until no full batch is left (bounded, so the loop stays live)."""
         for _ in range(MAX_PASSES_PER_TICK):
             if not self.fire_due(self.clock()).full_batch:
-                return
+                break
+        self._turned_at = time.monotonic()
+
+    def loop_age(self) -> float | None:
+        """Seconds since the firing loop last finished a pass (or started); None when the
+        loop does not run in this process. Readiness (`/readyz`) watches it."""
+        if self._scheduler is None:
+            return None
+        return time.monotonic() - self._turned_at
 
     def deliver_pending(self) -> None:
         """Deliver until no full batch is left (bounded, so the loop stays live)."""
@@ -105,19 +115,7 @@ class EscalationEngine:
         when = self.clock() if now is None else now
         cutoff = when - timedelta(days=self.settings.retention_days)
         with self.sessions.begin() as session:
-            d = EscalationDelivery
-            gone = session.execute(
-                sa.delete(d).where(
-                    d.status.in_(("sent", "dead", "cancelled")), d.updated_at < cutoff
-                )
-            )
-            t = EscalationTimer
-            gone_timers = session.execute(
-                sa.delete(t).where(
-                    t.status.in_(("fired", "skipped", "cancelled")), t.updated_at < cutoff
-                )
-            )
-            return int(gone.rowcount + gone_timers.rowcount)  # type: ignore[attr-defined]
+            return store.prune(session, cutoff)
 
     # -- the loop --
 
@@ -149,6 +147,7 @@ class EscalationEngine:
             max_instances=1,
             coalesce=True,
         )
+        self._turned_at = time.monotonic()
         scheduler.start()
         self._scheduler = scheduler
         return self.stop
@@ -170,15 +169,22 @@ class EscalationEngine:
             scheduler.shutdown(wait=True)
         self.deliverer.close()
 
-    @staticmethod
-    def _guarded(work: Callable[[], object]) -> Callable[[], None]:
+    def _guarded(self, work: Callable[[], object]) -> Callable[[], None]:
+        """`work` for the loop: a database outage is one log line per 10 s (`OutageLog`),
+        any other failure a traceback; the next poll tries again either way."""
+
         def run() -> None:
             try:
                 work()
-            except Exception:
+            except Exception as exc:
+                if is_database_outage(exc):
+                    self.outage.failed(exc)
+                    return
                 log.exception(
                     "escalation job %s failed; retrying at the next poll",
                     getattr(work, "__name__", work),
                 )
+            else:
+                self.outage.recovered()
 
         return run

@@ -3,6 +3,12 @@
 Runs inside the ticket's transaction (after its metric rows are written), so a timer is
 created, moved or cancelled atomically with the change that caused it. Every move or
 cancel bumps the row's `generation`, which makes a firing that read the old row inert.
+
+With `history=True` (bulk imports of past tickets) a threshold already due is recorded as
+`skipped` instead of pending, so loading history pages nobody; rows planned that way carry
+generation 0 and follow the ticket's latest state: one the state no longer plans is removed
+rather than cancelled. The rows an import leaves are then those of each ticket's final state,
+however its events were split into writes.
 """
 
 from __future__ import annotations
@@ -10,43 +16,35 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from sla_engine.escalation import outbox
-from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
-from sla_engine.escalation.rules import (
-    BusinessCalendar,
+from sla_engine.config import Destination
+from sla_engine.core.business_calendar import BusinessCalendar, CalendarLookup
+from sla_engine.core.clock import Event, MetricState, TicketState
+from sla_engine.core.policies import MetricPolicy, Policy
+from sla_engine.escalation import outbox, store
+from sla_engine.escalation.models import EscalationTimer
+from sla_engine.escalation.planning import (
     PlannedTimer,
     is_paused,
     is_running,
+    next_repeat_after,
     plan_repeat,
     plan_thresholds,
     repeat_number,
 )
-from sla_engine.tickets import RecentCalendars
+from sla_engine.storage.models import Ticket
+from sla_engine.tickets import RecentCalendars, TicketCreate
 
-Calendars = Callable[[str], BusinessCalendar]
-
-# Every timer row of a ticket, locked, in id order (one query per ticket write).
-_TIMERS_OF_TICKET = (
-    sa.select(EscalationTimer)
-    .where(EscalationTimer.ticket_id == sa.bindparam("ticket_id"))
-    .order_by(EscalationTimer.id)
-    .with_for_update()
-)
+Calendars = CalendarLookup
 
 
 def default_calendars(name: str) -> BusinessCalendar:
     from sla_engine.core.calendar import load_calendar
 
-    return load_calendar(name)  # type: ignore[no-any-return]
-
-
-def _targets_json(planned: PlannedTimer) -> str:
-    return json.dumps([t.to_json() for t in planned.targets])
+    return load_calendar(name)
 
 
 class EscalationTimerHook:
@@ -54,14 +52,16 @@ class EscalationTimerHook:
 
     def __init__(
         self,
-        policies: Mapping[str, Any],
-        destinations: Mapping[str, Any],
+        policies: Mapping[str, Policy],
+        destinations: Mapping[str, Destination],
         *,
         calendars: Calendars = default_calendars,
         wake: Callable[[], None] | None = None,
         wake_within: timedelta = timedelta(seconds=5),
+        history: bool = False,
     ) -> None:
         self.policies = policies
+        self.history = history
         self.destinations = destinations
         # The default loader checks the calendar file on every call: re-check once a second.
         self.calendars: Calendars = (
@@ -75,20 +75,22 @@ class EscalationTimerHook:
             for policy in policies.values()
             for mp in policy.metrics.values()
         )
-        self.pagerduty = any(getattr(d, "type", "") == "pagerduty" for d in destinations.values())
+        self.pagerduty = any(d.type == "pagerduty" for d in destinations.values())
 
-    def on_create(self, session: Session, ticket: Any, request: Any, now: datetime) -> None:
+    def on_create(
+        self, session: Session, ticket: Ticket, request: TicketCreate, now: datetime
+    ) -> None:
         """Nothing to do before the first state is computed."""
 
-    def on_event(self, session: Session, ticket: Any, event: Any, now: datetime) -> None:
+    def on_event(self, session: Session, ticket: Ticket, event: Event, now: datetime) -> None:
         """Timers follow the state (`on_state`), not single events."""
 
-    def on_state(self, session: Session, ticket: Any, state: Any, now: datetime) -> None:
+    def on_state(self, session: Session, ticket: Ticket, state: TicketState, now: datetime) -> None:
         if not self.enabled:
             return
         policy = self.policies.get(state.policy)
         rows_by_metric: dict[str, list[EscalationTimer]] = {}
-        for row in session.scalars(_TIMERS_OF_TICKET, {"ticket_id": state.ticket_id}):
+        for row in store.timers_of_ticket(session, state.ticket_id):
             rows_by_metric.setdefault(row.metric, []).append(row)
         soonest: datetime | None = None
         for name, metric_state in state.metrics.items():
@@ -113,8 +115,8 @@ class EscalationTimerHook:
         session: Session,
         ticket_id: str,
         policy: str,
-        metric_state: Any,
-        metric_policy: Any,
+        metric_state: MetricState,
+        metric_policy: MetricPolicy | None,
         now: datetime,
         rows: list[EscalationTimer] | None = None,
     ) -> datetime | None:
@@ -123,46 +125,108 @@ class EscalationTimerHook:
         `rows` are the metric's timer rows already read (and locked) by the caller; without
         them they are read here. Rows are written only where they differ from the plan."""
         if rows is None:
-            rows = list(
-                session.scalars(
-                    _TIMERS_OF_TICKET.where(EscalationTimer.metric == metric_state.metric),
-                    {"ticket_id": ticket_id},
-                )
-            )
+            rows = store.timers_of_ticket(session, ticket_id, metric_state.metric)
         running = is_running(metric_state)
-        planned: list[PlannedTimer] = []
-        if (
-            running
-            and metric_policy is not None
-            and (metric_policy.escalate or metric_policy.repeat_after_breach is not None)
-        ):
-            calendar = self.calendars(metric_state.calendar)
-            planned = plan_thresholds(metric_state, metric_policy, calendar)
-            repeat = self._planned_repeat(rows, metric_state, metric_policy)
-            if repeat is not None:
-                planned.append(repeat)
-        by_key = {(r.cycle, r.threshold): r for r in rows}
+        planned = self._plan(rows, metric_state, metric_policy, now) if running else []
+        soonest = self._write_plan(session, ticket_id, policy, metric_state, planned, rows, now)
         wanted = {(metric_state.cycle, p.threshold) for p in planned}
+        self._drop_unplanned(session, rows, wanted, now)
+        # Deliveries exist only for fired timers (the firing step queues them; a replay or a
+        # PagerDuty resolve follows a fired one): with none fired there is nothing to cancel
+        # or resolve, and the queries that would do it are skipped.
+        if any(row.status == "fired" for row in rows):
+            self._follow_up_fired(session, ticket_id, metric_state, running, now)
+        return soonest
+
+    def _plan(
+        self,
+        rows: list[EscalationTimer],
+        metric_state: MetricState,
+        metric_policy: MetricPolicy | None,
+        now: datetime,
+    ) -> list[PlannedTimer]:
+        """The timers a running metric should have: its thresholds and its next repeat."""
+        if metric_policy is None or not (
+            metric_policy.escalate or metric_policy.repeat_after_breach is not None
+        ):
+            return []
+        calendar = self.calendars(metric_state.calendar)
+        planned = plan_thresholds(metric_state, metric_policy, calendar)
+        history_now = now if self.history else None
+        repeat = self._planned_repeat(rows, metric_state, metric_policy, history_now)
+        if repeat is not None:
+            planned.append(repeat)
+        return planned
+
+    def _write_plan(
+        self,
+        session: Session,
+        ticket_id: str,
+        policy: str,
+        metric_state: MetricState,
+        planned: list[PlannedTimer],
+        rows: list[EscalationTimer],
+        now: datetime,
+    ) -> datetime | None:
+        """Create or move the row of each planned timer; returns the earliest pending one."""
+        by_key = {(r.cycle, r.threshold): r for r in rows}
         soonest: datetime | None = None
         for item in planned:
             row = by_key.get((metric_state.cycle, item.threshold))
             if row is None:
-                session.add(self._new_row(ticket_id, policy, metric_state, item, now))
+                row = store.add_timer(
+                    session,
+                    ticket_id=ticket_id,
+                    metric=metric_state.metric,
+                    cycle=metric_state.cycle,
+                    policy=policy,
+                    calendar=metric_state.calendar,
+                    breach_at=metric_state.breach_at,
+                    planned=item,
+                    now=now,
+                    generation=0 if self.history else 1,
+                )
+            elif self.history and self._from_history(row):
+                self._replan(row, policy, metric_state, item, now)
             elif row.status in ("pending", "cancelled"):
                 self._move(row, policy, metric_state, item, now)
             else:
                 continue
+            if self.history and item.due_at <= now:
+                self._skip(row, now)
+                continue
             soonest = item.due_at if soonest is None else min(soonest, item.due_at)
+        return soonest
+
+    def _drop_unplanned(
+        self,
+        session: Session,
+        rows: list[EscalationTimer],
+        wanted: set[tuple[int, str]],
+        now: datetime,
+    ) -> None:
+        """Cancel the pending rows the plan no longer has (history rows are removed)."""
         for row in rows:
-            if row.status == "pending" and (row.cycle, row.threshold) not in wanted:
+            if (row.cycle, row.threshold) in wanted:
+                continue
+            if self.history and self._from_history(row):
+                session.delete(row)
+            elif row.status == "pending":
                 row.status = "cancelled"
                 row.generation += 1
                 row.updated_at = now
-        # Deliveries exist only for fired timers (the firing step queues them; a replay or a
-        # PagerDuty resolve follows a fired one): with none fired there is nothing to cancel
-        # or resolve, and the two queries below are skipped.
-        fired = any(row.status == "fired" for row in rows)
-        if fired and not running and not is_paused(metric_state):
+
+    def _follow_up_fired(
+        self,
+        session: Session,
+        ticket_id: str,
+        metric_state: MetricState,
+        running: bool,
+        now: datetime,
+    ) -> None:
+        """After a timer fired: a stopped metric cancels its queued notifications, and a
+        PagerDuty incident of a cycle that is over is resolved."""
+        if not running and not is_paused(metric_state):
             outbox.cancel_queued(
                 session,
                 ticket_id=ticket_id,
@@ -171,16 +235,55 @@ class EscalationTimerHook:
                 now=now,
                 reason=f"metric {metric_state.status}",
             )
-        if fired and self.pagerduty:
+        if self.pagerduty:
             self._resolve_stopped_incidents(session, ticket_id, metric_state, running, now)
-        return soonest
+
+    @staticmethod
+    def _from_history(row: EscalationTimer) -> bool:
+        """A row planned while loading history and not yet fired or moved by a live write."""
+        return row.generation == 0 and row.status in ("pending", "skipped")
+
+    @staticmethod
+    def _skip(row: EscalationTimer, now: datetime) -> None:
+        if row.status != "skipped":
+            row.status = "skipped"
+            row.fired_at = now
+            row.updated_at = now
+
+    @staticmethod
+    def _replan(
+        row: EscalationTimer,
+        policy: str,
+        metric_state: MetricState,
+        item: PlannedTimer,
+        now: datetime,
+    ) -> None:
+        """A history row follows the plan in place (still generation 0); one whose threshold
+        moved ahead of now again is pending."""
+        values: dict[str, object] = {
+            "due_at": item.due_at,
+            "breach_at": metric_state.breach_at,
+            "targets": store.targets_json(item),
+            "policy": policy,
+            "calendar": metric_state.calendar,
+        }
+        if row.status == "skipped" and item.due_at > now:
+            values.update(status="pending", fired_at=None)
+        if any(getattr(row, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = now
 
     @staticmethod
     def _planned_repeat(
-        rows: list[EscalationTimer], metric_state: Any, metric_policy: Any
+        rows: list[EscalationTimer],
+        metric_state: MetricState,
+        metric_policy: MetricPolicy,
+        history_now: datetime | None = None,
     ) -> PlannedTimer | None:
         """Only the next repeat exists as a row: after the last one fired, or the one the
-        firing step already materialised."""
+        firing step already materialised. Loading history (`history_now`), the next one is
+        the first still ahead of now: the repeats before it are implied skipped."""
         repeat = metric_policy.repeat_after_breach
         if repeat is None:
             return None
@@ -190,35 +293,24 @@ class EscalationTimerHook:
             number = repeat_number(row.threshold)
             if row.cycle != metric_state.cycle or number is None:
                 continue
+            if history_now is not None and row.generation == 0:
+                continue
             (done if row.status in ("fired", "skipped") else waiting).append(number)
+        if history_now is not None:
+            ahead = next_repeat_after(metric_state.breach_at, repeat.every, 0, history_now)
+            return plan_repeat(metric_state.breach_at, repeat, max(ahead, max(done) + 1))
         number = max([max(done) + 1, *(n for n in waiting if n > max(done))])
         return plan_repeat(metric_state.breach_at, repeat, number)
 
     @staticmethod
-    def _new_row(
-        ticket_id: str, policy: str, metric_state: Any, item: PlannedTimer, now: datetime
-    ) -> EscalationTimer:
-        return EscalationTimer(
-            ticket_id=ticket_id,
-            metric=metric_state.metric,
-            cycle=metric_state.cycle,
-            threshold=item.threshold,
-            due_at=item.due_at,
-            status="pending",
-            generation=1,
-            policy=policy,
-            calendar=metric_state.calendar,
-            breach_at=metric_state.breach_at,
-            targets=_targets_json(item),
-            created_at=now,
-            updated_at=now,
-        )
-
-    @staticmethod
     def _move(
-        row: EscalationTimer, policy: str, metric_state: Any, item: PlannedTimer, now: datetime
+        row: EscalationTimer,
+        policy: str,
+        metric_state: MetricState,
+        item: PlannedTimer,
+        now: datetime,
     ) -> None:
-        targets = _targets_json(item)
+        targets = store.targets_json(item)
         unchanged = (
             row.status == "pending"
             and row.due_at == item.due_at
@@ -239,20 +331,15 @@ class EscalationTimerHook:
         row.updated_at = now
 
     def _resolve_stopped_incidents(
-        self, session: Session, ticket_id: str, metric_state: Any, running: bool, now: datetime
+        self,
+        session: Session,
+        ticket_id: str,
+        metric_state: MetricState,
+        running: bool,
+        now: datetime,
     ) -> None:
         """A PagerDuty `resolve` (same dedup_key) for every triggered cycle that is over."""
-        t = EscalationDelivery
-        triggered = session.execute(
-            sa.select(t.cycle, t.destination, sa.func.max(t.lease_until))
-            .where(
-                t.ticket_id == ticket_id,
-                t.metric == metric_state.metric,
-                t.kind == "trigger",
-                t.status.in_(("sent", "sending")),
-            )
-            .group_by(t.cycle, t.destination)
-        ).all()
+        triggered = store.triggered_incidents(session, ticket_id, metric_state.metric)
         for cycle, destination, in_flight_until in triggered:
             if running and cycle == metric_state.cycle:
                 continue

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.errors import ConfigError
@@ -35,6 +37,8 @@ MODEL_MODULES = (
     "sla_engine.storage.models",
     "sla_engine.escalation.models",
     "sla_engine.credits.models",
+    "sla_engine.calendar_store.models",
+    "sla_engine.ingest.models",
 )
 _WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, WriterLock] = weakref.WeakKeyDictionary()
 # Any constant 64-bit key: every engine process upgrading one database queues on it.
@@ -97,6 +101,12 @@ def _check_sqlite_path(parsed: URL, original: str) -> None:
         )
     if path.startswith("file:"):
         return
+    if Path(path).expanduser().is_dir():
+        raise ConfigError(
+            f"database_url {original!r} names a folder; give the path of a database file",
+            field="database_url",
+            value=original,
+        )
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
         raise ConfigError(
@@ -119,7 +129,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine, lock)
         _WRITER_LOCKS[engine] = lock
         return engine
+    _require_psycopg(url)
     return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+POSTGRES_EXTRA = "pip install 'sla-engine[postgres]'"
+
+
+def _require_psycopg(url: str) -> None:
+    """PostgreSQL's driver is the `postgres` extra: without it, say which one to install."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"database_url {masked(url)!r} is a PostgreSQL database, whose driver (psycopg) "
+            f"is not installed: {POSTGRES_EXTRA}",
+            field="database_url",
+            value=masked(url),
+        ) from None
 
 
 def writer_lock_of(engine: Engine) -> WriterLock | None:
@@ -201,7 +228,7 @@ def upgrade(url: str) -> None:
     if writer_lock is not None:
         writer_lock.acquire()
     try:
-        with engine.connect() as conn:
+        with _connected(engine, url) as conn:
             postgres = engine.dialect.name == "postgresql"
             if postgres:
                 conn.execute(sa.select(sa.func.pg_advisory_lock(_MIGRATION_LOCK_KEY)))
@@ -229,11 +256,28 @@ def upgrade(url: str) -> None:
         engine.dispose()
 
 
+@contextmanager
+def _connected(engine: Engine, url: str) -> Iterator[Connection]:
+    """A connection; a database that cannot be reached is one `ConfigError` naming it (the
+    CLI's one `error:` line), not a driver traceback."""
+    try:
+        conn = engine.connect()
+    except DBAPIError as exc:  # refused, unknown host, no such database, not a database file
+        reason = " ".join(str(exc.orig or exc).split())
+        raise ConfigError(
+            f"cannot reach the database {masked(url)}: {reason[:300]}",
+            field="database_url",
+            value=masked(url),
+        ) from None
+    with conn:
+        yield conn
+
+
 def current_revision(url: str) -> str | None:
     """The revision the database is at (None for an empty database)."""
     engine = make_engine(url, poolclass=sa.NullPool)
     try:
-        with engine.connect() as conn:
+        with _connected(engine, url) as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()

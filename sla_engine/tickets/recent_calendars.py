@@ -1,10 +1,11 @@
-"""A calendar loader that remembers each calendar for a short while."""
+"""File calendars remembered for a short while: the ticket service's default calendar source."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 
@@ -15,10 +16,12 @@ def _load_calendar(name: str) -> Any:
 
 
 class RecentCalendars:
-    """`load_calendar` remembered for `ttl` seconds.
+    """`load_calendar` remembered for `ttl` seconds; callable as a loader and usable as a
+    `CalendarSource` of file calendars (one version each, revision 0).
 
     The loader looks the file up and checks its mtime on every call; a ticket write needs
     the same one or two calendars each time, so they are re-checked at most once per `ttl`.
+    The service's database-backed source (`calendar_store`) replaces it in a running service.
     """
 
     def __init__(self, loader: Callable[[str], Any] = _load_calendar, ttl: float = 1.0) -> None:
@@ -36,3 +39,9 @@ class RecentCalendars:
         with self._lock:
             self._seen[name] = (now, calendar)
         return calendar
+
+    def calendar(self, name: str, known_at: datetime | None = None) -> Any:
+        return self(name)
+
+    def revision(self, name: str) -> int:
+        return 0

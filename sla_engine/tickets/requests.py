@@ -132,7 +132,14 @@ def check_event_request(req: EventCreate, policies: Mapping[str, Any]) -> None:
     if req.type == "policy_changed":
         check_policy(req.data.get("policy"), policies)
     if req.type == "calendar_changed":
-        check_identifier(req.data.get("calendar"), "calendar", max_length=NAME_MAX)
+        if "calendar" not in req.data:
+            raise InputError(
+                "calendar_changed needs 'calendar': a calendar name, or null for the "
+                "policy's calendars",
+                field="calendar",
+                value=None,
+            )
+        check_optional_identifier(req.data["calendar"], "calendar", max_length=NAME_MAX)
 
 
 def check_event_data(data: Any) -> None:

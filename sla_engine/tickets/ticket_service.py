@@ -1,13 +1,16 @@
 """TicketService: tickets and their event logs, one transaction per request.
 
-Each write locks the ticket row, appends to the log, replays the whole log through the pure
-clock and stores each metric's current cycle, so events may arrive late, out of order or
-twice and the stored answer is the same. Hooks (credits, escalation timers, products) run
-inside the same transaction: one that raises rolls the whole request back.
+Each write locks the ticket row, appends to the log and brings the ticket's saved clock up to
+date (`ticket_clock`: an event in order is applied to the saved replay, a late one replays
+from a checkpoint), then stores the derived ticket fields and each metric's current cycle.
+Events may arrive late, out of order or twice and the stored answer is the one the whole-log
+replay gives. Hooks (credits, escalation timers, the queue keys) run inside the same
+transaction: one that raises rolls the whole request back.
 
-A write costs a handful of statements: the ticket lock, the log (one query, plain values),
-the event insert, the metric rows (written only where they changed). An event write that
-loses a race to another transaction (a unique key taken first, a deadlock) is rolled back
+An event write in order costs a fixed handful of statements whatever the log's length: the
+ticket lock (with its saved clock), the event insert (which also detects a repeated
+event_id), the metric rows (written only where they changed), the ticket row. An event write
+that loses a race to another transaction (a unique key taken first, a deadlock) is rolled back
 and replayed from the start, so concurrent clients never see it as a server error.
 """
 
@@ -21,8 +24,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.config import ServiceConfig
+from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.clock import Event, TicketState, evaluate
-from sla_engine.errors import Conflict, InputError, NotFound
+from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
 from sla_engine.storage.models import Ticket
 from sla_engine.tickets import store
 from sla_engine.tickets.recent_calendars import RecentCalendars
@@ -33,8 +37,12 @@ from sla_engine.tickets.requests import (
     check_event_request,
     check_ticket_request,
 )
-from sla_engine.tickets.store import LogRow, clock_event, is_transient
+from sla_engine.tickets.saved_clock import SavedClock, TrackedCalendars
+from sla_engine.tickets.store import LoadedTicket, LogRow, StoredEvent, clock_event, is_transient
+from sla_engine.tickets.ticket_clock import TicketClocks
 from sla_engine.tickets.views import event_view, ticket_view
+
+__all__ = ["TicketHook", "TicketService", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -56,7 +64,11 @@ class TicketHook(Protocol):
 
 
 class TicketService:
-    """Ticket writes and reads over storage and the pure clock."""
+    """Ticket writes and reads over storage and the pure clock.
+
+    ``calendars`` is where calendars come from: the current state uses every version known,
+    an answer about an instant X (``sla(at=X)``) the versions known at X.
+    """
 
     def __init__(
         self,
@@ -65,12 +77,22 @@ class TicketService:
         *,
         clock: Callable[[], datetime] = utcnow,
         hooks: Sequence[TicketHook] = (),
+        calendars: CalendarSource | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.config = config
         self.clock = clock
         self.hooks: list[TicketHook] = list(hooks)
-        self.calendars = RecentCalendars()
+        self.calendars = calendars if calendars is not None else RecentCalendars()
+
+    @property
+    def calendars(self) -> CalendarSource:
+        return self._calendars
+
+    @calendars.setter
+    def calendars(self, source: CalendarSource) -> None:
+        self._calendars = source
+        self.clocks = TicketClocks(self.config.policies, source)
 
     def add_hook(self, hook: TicketHook) -> None:
         self.hooks.append(hook)
@@ -107,27 +129,29 @@ class TicketService:
                     raise
         raise AssertionError("unreachable")
 
+    def refresh(self, ticket_id: str) -> TicketState:
+        """Replay the ticket's whole log with the calendars as they are now and store the
+        result (metric rows, saved clock, hooks' plans): after a calendar version is added."""
+        now = self.clock()
+        with self.sessionmaker() as session, session.begin():
+            return self.refresh_in_session(session, ticket_id, now)
+
     def get_ticket(self, ticket_id: str) -> dict[str, Any]:
         """The ticket's fields, its events in replay order and its SLA state now."""
         now = self.clock()
         with self.sessionmaker() as session, session.begin():
-            ticket = self._find(session, ticket_id)
-            rows = self._event_rows(session, ticket.id)
-            state = self._evaluate(ticket, rows, now)
-            replay = store.replay_sorted(rows)
-            return {
-                **ticket_view(ticket),
-                "events": [event_view(r) for r in replay],
-                "sla": state.to_json(),
-            }
+            ticket = self._find(session, ticket_id).ticket
+            rows = store.event_rows(session, ticket.id)
+            state = self._current(session, ticket, now, rows)
+            return self._ticket_answer(ticket, rows, state)
 
     def sla(self, ticket_id: str, at: datetime | None = None) -> TicketState:
-        """The ticket's SLA state at `at` (default: now), replayed from the whole log."""
+        """The ticket's SLA state now, or at `at` with the calendar versions known then."""
         when = self.clock() if at is None else check_aware(at, "at")
         with self.sessionmaker() as session, session.begin():
-            return self.state_in_session(session, ticket_id, when)
+            return self.state_in_session(session, ticket_id, when, past=at is not None)
 
-    # -- building blocks for hooks that work inside the current transaction --
+    # -- building blocks for hooks and batches that work inside the caller's transaction --
 
     def create_in_session(
         self, session: Session, req: TicketCreate, now: datetime
@@ -136,57 +160,112 @@ class TicketService:
         check_ticket_request(req, self.config.policies)
         existing = self._find(session, req.id, lock=True, missing_ok=True)
         if existing is not None:
-            return self._repeat_create(session, existing, req, now)
-        ticket = Ticket(
-            id=req.id,
-            policy=req.policy,
-            current_policy=req.policy,
-            created_at=req.created_at,
-            account=req.account,
-            product=req.product,
-            version=req.version,
-            legacy=None,
-            status="open",
-            received_at=now,
+            return self._repeat_create(session, existing.ticket, req, now)
+        if req.calendar is not None:
+            self.check_calendar(req.calendar)
+        loaded = store.insert_ticket(
+            session,
+            {
+                "id": req.id,
+                "policy": req.policy,
+                "current_policy": req.policy,
+                "created_at": req.created_at,
+                "account": req.account,
+                "product": req.product,
+                "version": req.version,
+                "legacy": None,
+                "status": "open",
+                "received_at": now,
+                "initial_calendar": req.calendar,
+                "calendar": req.calendar,
+            },
         )
-        session.add(ticket)
-        session.flush()
         for hook in self.hooks:
-            hook.on_create(session, ticket, req, now)
-        state = self._refresh(session, ticket, now, [])
-        return {**ticket_view(ticket), "events": [], "sla": state.to_json(), "created": True}
+            hook.on_create(session, loaded.ticket, req, now)
+        state = self._store(session, loaded, self.clocks.begin(loaded.ticket), now)
+        return {**self._ticket_answer(loaded.ticket, [], state), "created": True}
 
     def add_event_in_session(
         self, session: Session, ticket_id: str, req: EventCreate, now: datetime
     ) -> dict[str, Any]:
-        """Append an event inside `session`'s transaction, holding the ticket row's lock."""
+        """Append an event inside `session`'s transaction, holding the ticket row's lock.
+
+        Usable inside a caller's transaction or savepoint (a batch runs each item in one)."""
         check_event_request(req, self.config.policies)
-        ticket = self._find(session, ticket_id, lock=True)
-        rows = self._event_rows(session, ticket.id)
-        stored = next((r for r in rows if r.event_id == req.event_id), None)
-        if stored is not None:
-            state = self._evaluate(ticket, rows, now)
-            return self._event_answer(ticket, stored, state, duplicate=True)
+        loaded = self._find(session, ticket_id, lock=True)
+        ticket = loaded.ticket
         if req.occurred_at < ticket.created_at:
+            stored = store.find_event(session, ticket.id, req.event_id)
+            if stored is not None:
+                return self._duplicate(session, ticket, stored, now)
             raise InputError(
                 f"occurred_at {req.occurred_at.isoformat()} is before the ticket's created_at "
                 f"{ticket.created_at.isoformat()}",
                 field="occurred_at",
                 value=req.occurred_at.isoformat(),
             )
-        row = store.insert_event(
+        if req.type == "calendar_changed" and req.data.get("calendar") is not None:
+            self.check_calendar(req.data["calendar"])
+        row = store.insert_new_event(
             session, ticket.id, req.event_id, req.type, req.occurred_at, req.data, now
         )
-        event = clock_event(row)
+        if row is None:
+            stored = store.find_event(session, ticket.id, req.event_id)
+            assert stored is not None
+            return self._duplicate(session, ticket, stored, now)
         for hook in self.hooks:
-            hook.on_event(session, ticket, event, now)
-        state = self._refresh(session, ticket, now, [*rows, row])
+            hook.on_event(session, ticket, clock_event(row), now)
+        clock = self.clocks.after_event(session, ticket, row)
+        state = self._store(session, loaded, clock, now)
         return self._event_answer(ticket, row, state, duplicate=False)
 
-    def state_in_session(self, session: Session, ticket_id: str, now: datetime) -> TicketState:
-        """The ticket's state at `now` as seen inside `session`'s transaction."""
-        ticket = self._find(session, ticket_id)
-        return self._evaluate(ticket, self._event_rows(session, ticket.id), now)
+    def refresh_in_session(self, session: Session, ticket_id: str, now: datetime) -> TicketState:
+        """`refresh` inside `session`'s transaction (idempotent)."""
+        loaded = self._find(session, ticket_id, lock=True)
+        clock = self.clocks.rebuild(session, loaded.ticket)
+        return self._store(session, loaded, clock, now, read_rows=True)
+
+    def state_in_session(
+        self, session: Session, ticket_id: str, at: datetime, *, past: bool = False
+    ) -> TicketState:
+        """The ticket's state at `at` as seen inside `session`'s transaction; with `past`,
+        replayed with the calendar versions known at `at` (a change never rewrites what an
+        answer about an earlier instant was)."""
+        ticket = self._find(session, ticket_id).ticket
+        if past:
+            return self.evaluate_log(ticket, store.event_rows(session, ticket.id), at, past=True)
+        return self._current(session, ticket, at)
+
+    def evaluate_log(
+        self, ticket: Any, rows: Sequence[LogRow], at: datetime, *, past: bool = False
+    ) -> TicketState:
+        """The state at `at` replayed from `rows` (the whole log, any order), in memory."""
+        calendars = TrackedCalendars(self.calendars, known_at=at if past else None)
+        return evaluate(
+            ticket.id,
+            ticket.policy,
+            ticket.created_at,
+            [clock_event(r) for r in rows],
+            self.config.policies,
+            at,
+            calendars=calendars,
+            ticket_calendar=getattr(ticket, "initial_calendar", None),
+        )
+
+    _evaluate = evaluate_log  # the name the bulk importer used first
+
+    def check_calendar(self, name: Any, field: str = "calendar") -> str:
+        """A calendar the source knows, else an InputError naming `field`."""
+        if not isinstance(name, str):
+            raise InputError(f"{field} must be a calendar name", field=field, value=name)
+        try:
+            self.calendars.calendar(name)
+        except (SlaEngineError, OSError, LookupError, ValueError) as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            raise InputError(
+                f"{field} {name!r} is not a known calendar ({reason})", field=field, value=name
+            ) from None
+        return name
 
     # -- internals --
 
@@ -201,6 +280,7 @@ class TicketService:
                 ("account", req.account, existing.account),
                 ("product", req.product, existing.product),
                 ("version", req.version, existing.version),
+                ("calendar", req.calendar, existing.initial_calendar),
             )
             if new != old
         ]
@@ -210,69 +290,82 @@ class TicketService:
                 field="id",
                 value=req.id,
             )
-        rows = self._event_rows(session, existing.id)
-        state = self._evaluate(existing, rows, now)
-        replay = store.replay_sorted(rows)
-        return {
-            **ticket_view(existing),
-            "events": [event_view(r) for r in replay],
-            "sla": state.to_json(),
-            "created": False,
-        }
+        rows = store.event_rows(session, existing.id)
+        state = self._current(session, existing, now, rows)
+        return {**self._ticket_answer(existing, rows, state), "created": False}
 
     def _find(
         self, session: Session, ticket_id: str, *, lock: bool = False, missing_ok: bool = False
-    ) -> Ticket:
-        ticket = store.find_ticket(session, ticket_id, lock=lock)
-        if ticket is None and not missing_ok:
+    ) -> LoadedTicket:
+        loaded = store.find_ticket(session, ticket_id, lock=lock)
+        if loaded is None and not missing_ok:
             raise NotFound(f"no ticket {ticket_id!r}", field="ticket_id", value=ticket_id)
-        return ticket  # type: ignore[return-value]
+        return loaded  # type: ignore[return-value]
 
-    @staticmethod
-    def _event_rows(session: Session, ticket_id: str) -> list[store.StoredEvent]:
-        return store.event_rows(session, ticket_id)
-
-    def _evaluate(self, ticket: Ticket, rows: Sequence[LogRow], at: datetime) -> TicketState:
-        return evaluate(
-            ticket.id,
-            ticket.policy,
-            ticket.created_at,
-            [clock_event(r) for r in rows],
-            self.config.policies,
-            at,
-            calendars=self.calendars,
-        )
-
-    def _refresh(
+    def _current(
         self,
         session: Session,
         ticket: Ticket,
         now: datetime,
-        rows: Sequence[LogRow] | None = None,
+        rows: list[StoredEvent] | None = None,
     ) -> TicketState:
-        """Replay the log (`rows` when the caller holds it), store the derived ticket fields
-        and the metric rows that changed, run on_state."""
-        if rows is None:
-            rows = self._event_rows(session, ticket.id)
-        state = self._evaluate(ticket, rows, now)
-        if ticket.status != state.status:
-            ticket.status = state.status
-        if ticket.current_policy != state.policy:
-            ticket.current_policy = state.policy
-        store.store_metrics(session, ticket.id, state, now)
-        session.flush()
+        """The state now: from the saved clock when it can be trusted, else replayed (from
+        `rows` when the caller read the log already); nothing is written."""
+        clock = self.clocks.resume(ticket)
+        if clock is None:
+            if rows is None:
+                rows = store.event_rows(session, ticket.id)
+            return self.evaluate_log(ticket, rows, now)
+        return self.clocks.state(session, ticket, clock, now)
+
+    def _store(
+        self,
+        session: Session,
+        loaded: LoadedTicket,
+        clock: SavedClock,
+        now: datetime,
+        *,
+        read_rows: bool = False,
+    ) -> TicketState:
+        """Store the metric rows that changed, run on_state, then write the ticket row once:
+        the derived fields, the saved clock (with the metric rows as written, so the next
+        write need not read them) and whatever the hooks changed. The state now."""
+        ticket = loaded.ticket
+        state = self.clocks.state(session, ticket, clock, now)
+        saved = None if read_rows else self.clocks.saved_rows(ticket)
+        rows = store.store_metrics(session, ticket.id, state, now, saved)
+        ticket.status = state.status
+        ticket.current_policy = state.policy
+        ticket.calendar = state.calendar
+        ticket.clock_state = self.clocks.to_json(clock, rows)
         for hook in self.hooks:
             hook.on_state(session, ticket, state, now)
+        store.save_ticket(session, loaded)
         return state
+
+    def _duplicate(
+        self, session: Session, ticket: Ticket, stored: StoredEvent, now: datetime
+    ) -> dict[str, Any]:
+        return self._event_answer(ticket, stored, self._current(session, ticket, now), True)
+
+    @staticmethod
+    def _ticket_answer(
+        ticket: Ticket, rows: Sequence[LogRow], state: TicketState
+    ) -> dict[str, Any]:
+        return {
+            **ticket_view(ticket, state.calendar),
+            "events": [event_view(r) for r in store.replay_sorted(rows)],
+            "sla": state.to_json(),
+        }
 
     @staticmethod
     def _event_answer(
-        ticket: Ticket, row: LogRow, state: TicketState, *, duplicate: bool
+        ticket: Ticket, row: LogRow, state: TicketState, duplicate: bool = False
     ) -> dict[str, Any]:
         return {
             "ticket_id": ticket.id,
             "event": event_view(row),
             "duplicate": duplicate,
-            "ticket": ticket_view(ticket),
+            "ticket": ticket_view(ticket, state.calendar),
             "sla": state.to_json(),
         }

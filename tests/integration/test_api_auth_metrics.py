@@ -11,8 +11,8 @@ import pytest
 
 from sla_engine.api import create_app
 from sla_engine.storage.db import make_engine, make_sessionmaker
+from tests.support.api import running_api
 from tests.support.server import serve_app
-from tests.integration.test_api_flow import running_api
 
 TOKEN = "s3cret-token"
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import select
+import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +17,8 @@ import pytest
 from sla_engine.api import create_app
 from sla_engine.composition import build_services
 from sla_engine.config import load_config
+from tests.support.api import row_counts, running_api
 from tests.support.server import serve_app
-from tests.integration.test_api_flow import row_counts, running_api
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 START = "2026-11-20T13:00:00-07:00"
@@ -432,3 +436,160 @@ def test_a_database_lock_timeout_is_a_retryable_503(pg_url: str) -> None:
             holder.dispose()
         retry = client.post("/v1/tickets/T-1/events", json=event(event_id="locked"))
         assert retry.status_code == 201, retry.text
+
+
+def json_operations(client: httpx.Client) -> list[tuple[str, str]]:
+    """(method, path) of every operation taking a JSON body, path parameters filled in."""
+    found = []
+    for path, item in client.get("/openapi.json").json()["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if any("json" in media for media in content):
+                filled = path.replace("{ticket_id}", "T-1").replace("{name}", "smartertools")
+                found.append((method.upper(), re.sub(r"\{[^}]+\}", "x", filled)))
+    return found
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_is_a_4xx_on_every_route(
+    api: tuple[httpx.Client, Any], depth: int
+) -> None:
+    """Python's JSON parser recurses: a deep document must be refused, never a 500."""
+    client, services = api
+    operations = json_operations(client)
+    assert ("POST", "/v1/deadlines/batch") in operations and len(operations) >= 5
+    before = row_counts(services)
+    for value in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+        for key in ("items", "id", "event_id"):
+            raw = f'{{"calendar": "24x7", "{key}": {value}}}'
+            for method, path in operations:
+                answer = client.request(
+                    method, path, content=raw, headers={"content-type": "application/json"}
+                )
+                assert 400 <= answer.status_code < 500, (method, path, answer.text[:300])
+                assert answer.headers["content-type"] == "application/problem+json"
+    assert row_counts(services) == before
+
+
+BODY_ROUTES = [
+    ("/v1/tickets", 1024 * 1024),
+    ("/v1/accounts/acme/grants", 1024 * 1024),
+    ("/v1/accounts/acme/subscriptions", 1024 * 1024),
+    ("/v1/tickets/T-1/events", 256 * 1024),
+    ("/v1/deadlines", 64 * 1024),
+    ("/v1/deadlines/batch", 16 * 1024 * 1024),
+]
+HUGE = 66 * 1024 * 1024
+
+
+def stream_body(base: str, path: str, *, announce: bool) -> tuple[int, bytes, float]:
+    """POST up to 66 MB to `path` over a raw socket, chunk by chunk, until the server answers;
+    (bytes sent, the answer, seconds). `announce` sends a Content-Length, else chunked."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.settimeout(30)
+    framing = f"Content-Length: {HUGE}" if announce else "Transfer-Encoding: chunked"
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"{framing}\r\n\r\n".encode()
+    )
+    chunk = b'{"id": "' + b"x" * (64 * 1024)
+    frame = chunk if announce else b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    sent, answer, began = 0, b"", time.monotonic()
+    try:
+        while sent < HUGE:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            sock.sendall(frame)
+            sent += len(chunk)
+    except OSError:  # the server answered and closed while we were still sending
+        pass
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    except OSError:
+        pass
+    sock.close()
+    return sent, answer, time.monotonic() - began
+
+
+@pytest.mark.parametrize("announce", [False, True], ids=["chunked", "content-length"])
+@pytest.mark.parametrize(("path", "limit"), BODY_ROUTES)
+def test_a_body_over_the_limit_is_cut_off_with_413(
+    api: tuple[httpx.Client, Any], path: str, limit: int, announce: bool
+) -> None:
+    """Every route caps its body: the answer comes once the cap is passed (or announced), not
+    after reading 66 MB, and it is a problem."""
+    client, services = api
+    before = row_counts(services)
+    sent, answer, seconds = stream_body(str(client.base_url).rstrip("/"), path, announce=announce)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b"content-type: application/problem+json" in head.lower()
+    assert b"connection: close" in head.lower()
+    problem = json.loads(body)
+    assert problem["status"] == 413 and str(limit) in problem["detail"]
+    # Socket buffers hold a few MB in flight; the server stopped reading long before 66 MB.
+    assert sent < limit + 8 * 1024 * 1024, (sent, limit)
+    assert seconds < 10
+    assert row_counts(services) == before
+    assert client.get("/healthz").status_code == 200
+
+
+def test_limits_are_declared_in_the_openapi_document(api: tuple[httpx.Client, Any]) -> None:
+    client, _ = api
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, limit in BODY_ROUTES:
+        template = path.replace("acme", "{account}").replace("T-1", "{ticket_id}")
+        operation = paths[template]["post"]
+        assert operation["x-body-limit"] == limit, path
+        assert "413" in operation["responses"]
+
+
+def test_a_long_url_is_a_414_problem(api: tuple[httpx.Client, Any]) -> None:
+    client, _ = api
+    for url in ("/v1/tickets/" + "a" * 9000, "/v1/calendars?x=" + "b" * 9000):
+        answer = client.get(url)
+        body = assert_problem(answer, 414, "path")
+        assert len(answer.content) < 1000, body
+
+
+def test_an_unknown_id_is_echoed_once_and_shortened(api: tuple[httpx.Client, Any]) -> None:
+    client, _ = api
+    ticket_id = "q" * 8000
+    answer = client.get(f"/v1/tickets/{ticket_id}")
+    body = assert_problem(answer, 404, "ticket_id")
+    assert len(answer.content) < 1000
+    assert len(re.findall("q{40,}", answer.text)) == 1, body
+    assert body["errors"][0]["value"].startswith("q" * 200)
+    short = client.get("/v1/tickets/nope").json()
+    assert "'nope'" in short["detail"] and short["errors"][0]["value"] == "nope"
+
+
+def test_one_title_per_problem_type_and_no_python_in_details(
+    api: tuple[httpx.Client, Any],
+) -> None:
+    client, _ = api
+    titles: dict[str, set[str]] = {}
+    for method, path, body, params, _status, _field in CASES:
+        problem = client.request(method, path, json=body, params=params).json()
+        titles.setdefault(problem["type"], set()).add(problem["title"])
+        assert "(got None)" not in problem["detail"], problem
+        assert "Traceback" not in problem["detail"]
+    assert titles["urn:sla-engine:problem:invalid-input"] == {"Invalid input"}
+    assert all(len(each) == 1 for each in titles.values()), titles
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(sqlite_url: str, scheme: str) -> None:
+    with running_api(sqlite_url, token="s3cret") as (client, _):
+        ok = client.get("/v1/calendars", headers={"Authorization": f"{scheme} s3cret"})
+        assert ok.status_code == 200, ok.text
+        wrong = client.get("/v1/calendars", headers={"Authorization": f"{scheme} nope"})
+        assert_problem(wrong, 401, "Authorization")
+        basic = client.get("/v1/calendars", headers={"Authorization": "Basic s3cret"})
+        assert_problem(basic, 401, "Authorization")

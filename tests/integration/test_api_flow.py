@@ -5,50 +5,16 @@ from __future__ import annotations
 import random
 import re
 import shlex
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-import sqlalchemy as sa
 
-from sla_engine.api import create_app
-from sla_engine.composition import build_services
-from sla_engine.config import load_config
 from sla_engine.core.calendar import load_calendar
-from tests.support.server import serve_app
+from tests.support.api import row_counts, running_api
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SERVICE_DOC = Path(__file__).resolve().parents[2] / "README.md"
-
-
-@contextmanager
-def running_api(
-    url: str, *, clock: Callable[[], datetime] = lambda: NOW, token: str | None = None
-) -> Iterator[tuple[httpx.Client, Any]]:
-    """A real server over fresh services on `url`; yields (client, services)."""
-    services = build_services(load_config(None, env={}, database_url=url), clock=clock)
-    try:
-        app = create_app(services, api_token=token)
-        with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-            yield client, services
-    finally:
-        services.close()
-
-
-def row_counts(services: Any) -> dict[str, int]:
-    """Rows in every table of the database: 'nothing was written' means these stay equal."""
-    with services.engine.connect() as conn:
-        tables = sa.inspect(conn).get_table_names()
-        return {
-            t: int(conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar_one())
-            for t in tables
-            if t != "alembic_version"
-        }
 
 
 def curl_session(doc: Path) -> list[tuple[str, str, str | None]]:
@@ -100,7 +66,7 @@ def test_readme_curl_session_literally(db_url: str) -> None:
         assert report["median_response_s"] == 2700.0
 
         # Retries are idempotent; a different ticket under a used id is a conflict.
-        method, path, body = steps[0]
+        _, path, body = steps[0]
         again = client.post(path, content=body, headers={"content-type": "application/json"})
         assert again.status_code == 200
         counts = row_counts(services)

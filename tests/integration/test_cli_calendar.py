@@ -6,6 +6,7 @@ give exit code 2 and exactly one `error: ...` line on stderr naming the value, n
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -276,3 +277,101 @@ def test_parse_instant_accepts_offsets_and_z_and_refuses_naive() -> None:
         parse_instant("2026-11-20 13:00", "--at")
     assert caught.value.field == "--at"
     assert caught.value.value == "2026-11-20 13:00"
+
+
+# --- stored calendars: `calendars put` and `calendars versions` (both databases) -------------
+
+DESK_TOML = """\
+name = "Desk"
+timezone = "America/Phoenix"
+
+[hours]
+mon = ["08:00-17:00"]
+tue = ["08:00-17:00"]
+wed = ["08:00-17:00"]
+thu = ["08:00-17:00"]
+fri = ["08:00-17:00"]
+"""
+
+
+def test_calendars_put_and_versions_against_the_database(db_url: str, tmp_path: Path) -> None:
+    desk = tmp_path / "desk.toml"
+    desk.write_text(DESK_TOML)
+    mornings = tmp_path / "mornings.toml"
+    mornings.write_text(DESK_TOML.replace("08:00-17:00", "08:00-13:00"))
+    (tmp_path / "off.ics").write_text(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//EN\nBEGIN:VEVENT\nUID:1\n"
+        "DTSTART;VALUE=DATE:20270104\nDTEND;VALUE=DATE:20270105\nSUMMARY:off\n"
+        "END:VEVENT\nEND:VCALENDAR\n"
+    )
+    with_ics = tmp_path / "with-ics.toml"
+    with_ics.write_text(DESK_TOML + '\n[holidays]\nics = ["off.ics"]\n')
+    db = ("--database-url", db_url)
+    next_year = (datetime.now(ZoneInfo("UTC")) + timedelta(days=400)).date().isoformat()
+    later = f"{next_year}T00:00:00-07:00"
+
+    created = sla_engine("calendars", "put", "desk", str(desk), *db)
+    assert (created.returncode, created.stderr) == (0, "")
+    assert created.stdout == "desk: version 1, in force from the beginning\n"
+    added = sla_engine("calendars", "put", "desk", str(mornings), "--effective-from", later, *db)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == f"desk: version 2, in force from {later}\n"
+    inlined = sla_engine("calendars", "put", "desk", str(with_ics), *db, "--effective-from", later)
+    assert inlined.returncode == 0, inlined.stderr
+
+    listed = sla_engine("calendars", "versions", "desk", *db)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert rows[0] == ["VERSION", "EFFECTIVE_FROM", "CREATED_AT", "RETROACTIVE", "ORIGIN"]
+    assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert rows[1][1] == "-" and rows[1][-1] == "cli" and rows[2][3] == "no"
+    as_json = sla_engine("calendars", "versions", "desk", "--json", *db)
+    versions = json.loads(as_json.stdout)
+    assert versions[1]["definition"]["hours"]["mon"] == ["08:00-13:00"]
+    assert "BEGIN:VCALENDAR" in versions[2]["definition"]["holidays"]["ics_text"]
+    assert str(tmp_path) not in as_json.stdout
+
+    file_calendar = sla_engine("calendars", "versions", "smartertools", *db)
+    assert file_calendar.returncode == 0
+    assert file_calendar.stdout.splitlines()[1].split()[-1] == "file"
+
+
+def test_calendars_put_and_versions_errors_are_one_line_and_exit_2(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    desk = tmp_path / "desk.toml"
+    desk.write_text(DESK_TOML)
+    broken = tmp_path / "broken.toml"
+    broken.write_text(DESK_TOML.replace('"08:00-17:00"', '"8 to 5"', 1))
+    db = ("--database-url", sqlite_url)
+    assert sla_engine("calendars", "put", "desk", str(desk), *db).returncode == 0
+    cases = [
+        (("calendars", "put", "desk", str(desk), "--effective-from", "2020-01-01T00:00Z"), "2020"),
+        (("calendars", "put", "desk", str(broken), *()), "hours.mon[0]"),
+        (("calendars", "put", "desk", str(tmp_path / "none.toml")), "none.toml"),
+        (
+            ("calendars", "put", "new-desk", str(desk), "--effective-from", "2030-01-01T00:00Z"),
+            "effective_from",
+        ),
+        (("calendars", "put", "desk", str(desk), "--effective-from", "soon"), "soon"),
+        (("calendars", "put", "bad/name", str(desk)), "bad/name"),
+        (("calendars", "versions", "no-such-desk"), "no-such-desk"),
+    ]
+    for args, named in cases:
+        run = sla_engine(*args, *db)
+        assert run.returncode == 2, (args, run.stdout, run.stderr)
+        assert run.stdout == ""
+        lines = run.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+        assert named in lines[0], (named, lines[0])
+    retro = sla_engine(
+        "calendars",
+        "put",
+        "desk",
+        str(desk),
+        "--effective-from",
+        "2026-01-01T00:00Z",
+        "--retroactive",
+        *db,
+    )
+    assert retro.returncode == 0 and "(retroactive)" in retro.stdout

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import pg_database
-from tests.credits_support import Api, problem, running_api
+from tests.support.credits import Api, problem, running_credits_api
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -17,10 +17,10 @@ def server(
     """One service per database for the whole module; tests keep apart by id namespace."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('credits') / 'sla-engine.db'}"
-        with running_api(url) as running:
+        with running_credits_api(url) as running:
             yield running
         return
-    with pg_database() as url, running_api(url) as running:
+    with pg_database() as url, running_credits_api(url) as running:
         yield running
 
 
@@ -125,7 +125,7 @@ def test_no_credit_is_a_402_problem_telling_to_purchase_and_nothing_is_written(a
     body = problem(refused, 402)
     assert "purchase a ticket" in body["detail"]
     assert "poor" in body["detail"] and "2026-02-02" in body["detail"]
-    assert body["field"] == "account" and api.strip(body["value"]) == "poor"
+    assert body["field"] == "account" and api.strip(body["errors"][0]["value"]) == "poor"
     assert api.get_ticket("P-2").status_code == 404
     assert api.ledger("poor") == before
     # a submission judged before the credit existed is refused too

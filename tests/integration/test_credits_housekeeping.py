@@ -18,7 +18,7 @@ from sla_engine.composition import Services
 from sla_engine.errors import Conflict, InputError, PaymentRequired
 from sla_engine.tickets import EventCreate, TicketCreate
 from tests.conftest import pg_database
-from tests.credits_support import make_services
+from tests.support.credits import make_services
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -137,9 +137,9 @@ def ledger_sum(entries: list[dict[str, Any]], at: datetime) -> int:
     for e in entries:
         if datetime.fromisoformat(e["occurred_at"]) > at:
             continue
-        if e["id"] in lots and valid(e):
-            total += e["quantity"]
-        elif e["type"] == "consumption" and valid(lots[e["lot_id"]]):
+        if (e["id"] in lots and valid(e)) or (
+            e["type"] == "consumption" and valid(lots[e["lot_id"]])
+        ):
             total += e["quantity"]
     return int(total)
 

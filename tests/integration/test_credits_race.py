@@ -12,7 +12,7 @@ import httpx
 
 from sla_engine.errors import PaymentRequired
 from sla_engine.tickets import TicketCreate
-from tests.credits_support import make_services, running_api
+from tests.support.credits import make_services, running_credits_api
 
 RACERS = 8
 CREATED_AT = "2026-02-01T10:00:00+00:00"
@@ -31,7 +31,7 @@ def race(n: int, attempt: Callable[[int], str]) -> list[str]:
 
 
 def test_concurrent_http_submissions_for_the_last_credit_exactly_one_wins(db_url: str) -> None:
-    with running_api(db_url) as api:
+    with running_credits_api(db_url) as api:
         assert api.grant("last", "renewal", "2026-01-01T00:00:00Z").status_code == 201
         base = str(api.client.base_url)
         clients = [httpx.Client(base_url=base, timeout=60) for _ in range(RACERS)]

@@ -169,7 +169,7 @@ def test_a_breach_sent_to_pagerduty_is_resolved_when_the_metric_stops(world) -> 
 
 
 def test_a_late_reply_before_the_deadline_keeps_sent_escalations_and_resolves(world) -> None:
-    w, rec = world
+    w, _rec = world
     w.tickets.create_ticket(TicketCreate("T-1", "standard", MON_8))
     w.at(MON_8 + timedelta(hours=4))
     w.now[0] = MON_8 + timedelta(hours=4, minutes=5)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ class Workers:
         self.url = url
         self.config = config
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.stderr: dict[int, tuple[threading.Event, list[str]]] = {}
 
     def start(
         self,
@@ -62,15 +64,30 @@ class Workers:
             stdout=subprocess.DEVNULL,
         )
         self.procs.append(proc)
+        self.stderr[proc.pid] = self._drain(proc)
         if wait:
             self.wait_ready(proc)
         return proc
 
     @staticmethod
-    def wait_ready(proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stderr is not None
-        line = proc.stderr.readline().decode()
-        assert "running" in line, line + proc.stderr.read().decode()
+    def _drain(proc: subprocess.Popen[bytes]) -> tuple[threading.Event, list[str]]:
+        """Read the worker's log lines as they come (a full pipe would stall the worker);
+        the event is set by the line saying it is running."""
+        ready, lines = threading.Event(), []
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for raw in proc.stderr:
+                lines.append(raw.decode(errors="replace"))
+                if "running" in lines[-1]:
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        return ready, lines
+
+    def wait_ready(self, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+        ready, lines = self.stderr[proc.pid]
+        assert ready.wait(timeout), "worker not running; its log:\n" + "".join(lines)
 
     def stop_all(self) -> None:
         for proc in self.procs:

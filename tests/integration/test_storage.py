@@ -24,7 +24,7 @@ from sla_engine.storage.db import (
     parse_database_url,
     upgrade,
 )
-from sla_engine.storage.models import Ticket, TicketMetric, breaching_between, breaching_query
+from sla_engine.storage.models import Ticket, TicketMetric, breaching_query
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
@@ -225,13 +225,15 @@ def _seed_metrics(session: Session, count: int) -> None:
         session.add(make_metric(f"T-{i}", T0 + timedelta(minutes=7 * i), status))
 
 
-def test_breaching_between_returns_running_metrics_in_the_window(migrated: str) -> None:
+def test_breaching_query_returns_running_metrics_in_the_window(migrated: str) -> None:
     engine = make_engine(migrated)
     maker = make_sessionmaker(engine)
     with maker.begin() as session:
         _seed_metrics(session, 40)
     with maker() as session:
-        due = breaching_between(session, T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+        due = list(
+            session.scalars(breaching_query(T0 + timedelta(hours=1), T0 + timedelta(hours=2)))
+        )
     in_window = range(9, 18)  # 7-minute steps from T0: 63 .. 119 minutes
     expected = [f"T-{i}" for i in in_window if i % 5]
     assert [m.ticket_id for m in due] == expected
@@ -239,7 +241,7 @@ def test_breaching_between_returns_running_metrics_in_the_window(migrated: str) 
     engine.dispose()
 
 
-def test_breaching_between_is_served_by_the_breach_index(migrated: str) -> None:
+def test_breaching_query_is_served_by_the_breach_index(migrated: str) -> None:
     engine = make_engine(migrated)
     maker = make_sessionmaker(engine)
     with maker.begin() as session:

@@ -107,7 +107,8 @@ class Api:
 
 
 @contextmanager
-def running_api(db_url: str) -> Iterator[Api]:
+def running_credits_api(db_url: str) -> Iterator[Api]:
+    """A real server over fresh services on `db_url`, with the credit requests as methods."""
     from sla_engine.api.app import create_app
 
     services = make_services(db_url)

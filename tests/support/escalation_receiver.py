@@ -56,7 +56,7 @@ class Receiver:
             queue = self.script.get(path)
             answer = queue.pop(0) if queue else 200
         status, extra, delay = (
-            (answer + (0.0,))[:3] if isinstance(answer, tuple) else (answer, {}, 0.0)
+            (*answer, 0.0)[:3] if isinstance(answer, tuple) else (answer, {}, 0.0)
         )
         if delay:
             await asyncio.sleep(delay)

@@ -1,5 +1,5 @@
-"""The pure credit ledger: lots, expiry, consumption order, remedies, and property tests that
-random histories keep every balance >= 0 and equal to the ledger's sum."""
+"""The pure credit ledger and its plans: lots, expiry, consumption order, remedies, and
+property tests that random histories keep every balance >= 0 and equal to the ledger's sum."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sla_engine.credits import ledger as rules
-from sla_engine.credits.ledger import Ledger, expiry_of
+from sla_engine.credits import plans
+from sla_engine.credits.ledger import GRANT_QUANTITIES, Draft, Ledger, expiry_of
 from sla_engine.errors import Conflict, InputError, PaymentRequired
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -23,13 +23,13 @@ def at(days: float) -> datetime:
 
 
 def granted(*grants: tuple[str, float]) -> Ledger:
-    return Ledger().appended([rules.plan_grant(kind, at(day)) for kind, day in grants])
+    return Ledger().appended([plans.plan_grant(kind, at(day)) for kind, day in grants])
 
 
 def submit(
     ledger: Ledger, ticket: str, day: float, policy: str = "standard", now_day: float = 1000
 ) -> Ledger:
-    drafts = rules.plan_submission(ledger, "acc", ticket, policy, at(day), at(now_day))
+    drafts = plans.plan_submission(ledger, "acc", ticket, policy, at(day), at(now_day))
     return ledger.appended(drafts)
 
 
@@ -54,18 +54,18 @@ def test_expiry_is_twelve_calendar_months_later(purchased: datetime, expires: da
 
 
 def test_grant_quantities_follow_the_seed() -> None:
-    quantities = {kind: rules.plan_grant(kind, T0).quantity for kind in rules.GRANT_QUANTITIES}
+    quantities = {kind: plans.plan_grant(kind, T0).quantity for kind in GRANT_QUANTITIES}
     assert quantities == {
         "license_purchase": 2,
         "renewal": 1,
         "reinstatement": 1,
         "bundle_purchase": 2,
     }
-    bought = rules.plan_grant(
+    bought = plans.plan_grant(
         "ticket_purchase", T0, quantity=10, price_per_ticket="9.50", package="10-pack"
     )
     assert (bought.quantity, bought.price_per_ticket, bought.package) == (10, "9.50", "10-pack")
-    assert rules.plan_grant("ticket_purchase", T0).quantity == 1
+    assert plans.plan_grant("ticket_purchase", T0).quantity == 1
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_grant_quantities_follow_the_seed() -> None:
 def test_bad_grants_name_the_field(kwargs: dict[str, object], field: str) -> None:
     kind = str(kwargs.pop("kind"))
     with pytest.raises(InputError) as caught:
-        rules.plan_grant(kind, T0, **kwargs)  # type: ignore[arg-type]
+        plans.plan_grant(kind, T0, **kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
 
 
@@ -115,25 +115,25 @@ def test_emergency_is_bought_then_consumed() -> None:
     assert [e.entry_type for e in ledger.entries] == ["emergency_purchase", "consumption"]
     assert ledger.balance(at(4)).of("emergency") == 0
     with pytest.raises(InputError) as caught:
-        rules.plan_verified_bug(ledger, "E", "refund", at(5), policy="emergency")
+        plans.plan_verified_bug(ledger, "E", "refund", at(5), policy="emergency")
     assert caught.value.field == "type"
-    refund = rules.plan_not_an_emergency(ledger, "E", True, at(5))
+    refund = plans.plan_not_an_emergency(ledger, "E", True, at(5))
     assert [d.entry_type for d in refund] == ["refund"]
     with pytest.raises(Conflict):
-        rules.plan_not_an_emergency(ledger.appended(refund), "E", True, at(6))
+        plans.plan_not_an_emergency(ledger.appended(refund), "E", True, at(6))
 
 
 def test_only_an_emergency_purchase_is_refunded_as_not_an_emergency() -> None:
     ledger = submit(granted(("renewal", 0)), "T", 3)
     with pytest.raises(Conflict) as caught:
-        rules.plan_not_an_emergency(ledger, "T", True, at(4))
+        plans.plan_not_an_emergency(ledger, "T", True, at(4))
     assert caught.value.field == "refund"
-    assert rules.plan_not_an_emergency(ledger, "T", False, at(4)) == []
+    assert plans.plan_not_an_emergency(ledger, "T", False, at(4)) == []
 
 
 def test_credit_back_is_a_new_lot_from_the_day_of_the_credit() -> None:
     ledger = submit(granted(("renewal", 0)), "T", 360)
-    (back,) = rules.plan_verified_bug(ledger, "T", "credit", at(362), policy="standard")
+    (back,) = plans.plan_verified_bug(ledger, "T", "credit", at(362), policy="standard")
     assert (back.entry_type, back.quantity, back.expires_at) == (
         "credit_back",
         1,
@@ -142,16 +142,16 @@ def test_credit_back_is_a_new_lot_from_the_day_of_the_credit() -> None:
     ledger = ledger.appended([back])
     assert ledger.balance(at(400)).of("email") == 1
     with pytest.raises(Conflict):
-        rules.plan_verified_bug(ledger, "T", "refund", at(363), policy="standard")
+        plans.plan_verified_bug(ledger, "T", "refund", at(363), policy="standard")
 
 
 def test_subscriptions_cover_email_and_can_be_ended() -> None:
-    ledger = Ledger().appended([rules.plan_subscription(Ledger(), "hosted", at(0), None)])
-    ended = rules.plan_subscription(ledger, "hosted", at(0), at(30))
+    ledger = Ledger().appended([plans.plan_subscription(Ledger(), "hosted", at(0), None)])
+    ended = plans.plan_subscription(ledger, "hosted", at(0), at(30))
     assert ended.entry_type == "subscription_end"
     ledger = ledger.appended([ended])
     assert ledger.covered_by_subscription(at(29)) and not ledger.covered_by_subscription(at(30))
-    (covered,) = rules.plan_submission(ledger, "a", "T", "standard", at(1), at(2))
+    (covered,) = plans.plan_submission(ledger, "a", "T", "standard", at(1), at(2))
     assert (covered.entry_type, covered.quantity) == ("covered_by_subscription", 0)
 
 
@@ -169,7 +169,7 @@ def test_a_late_consumption_reverses_an_expiry_already_booked() -> None:
 
 DAY = st.floats(min_value=0, max_value=900, allow_nan=False).map(lambda d: round(d, 3))
 OPERATION = st.one_of(
-    st.tuples(st.just("grant"), st.sampled_from(sorted(rules.GRANT_QUANTITIES)), DAY),
+    st.tuples(st.just("grant"), st.sampled_from(sorted(GRANT_QUANTITIES)), DAY),
     st.tuples(st.just("buy"), st.integers(1, 4), DAY),
     st.tuples(st.just("submit"), st.sampled_from(["standard", "emergency"]), DAY),
     st.tuples(st.just("remedy"), st.sampled_from(["refund", "credit"]), DAY),
@@ -184,13 +184,13 @@ def apply(ledger: Ledger, op: tuple[Any, ...], n: int, now: datetime) -> Ledger:
     kind, a, b = op
     try:
         if kind == "grant":
-            drafts = [rules.plan_grant(a, at(b))]
+            drafts = [plans.plan_grant(a, at(b))]
         elif kind == "buy":
-            drafts = [rules.plan_grant("ticket_purchase", at(b), quantity=a)]
+            drafts = [plans.plan_grant("ticket_purchase", at(b), quantity=a)]
         elif kind == "submit":
-            drafts = rules.plan_submission(ledger, "acc", f"T{n}", a, at(b), now)
+            drafts = plans.plan_submission(ledger, "acc", f"T{n}", a, at(b), now)
         elif kind == "subscribe":
-            drafts = [rules.plan_subscription(ledger, "hosted", at(a), at(a + b))]
+            drafts = [plans.plan_subscription(ledger, "hosted", at(a), at(a + b))]
         elif kind == "housekeeping":
             drafts = ledger.expirations_due(at(max(a, b)))
         else:
@@ -200,7 +200,7 @@ def apply(ledger: Ledger, op: tuple[Any, ...], n: int, now: datetime) -> Ledger:
     return ledger.appended(drafts)
 
 
-def remedy(ledger: Ledger, kind: str, a: Any, b: float, n: int) -> list[rules.Draft]:
+def remedy(ledger: Ledger, kind: str, a: Any, b: float, n: int) -> list[Draft]:
     tickets = sorted({e.ticket_id for e in ledger.entries if e.ticket_id})
     if not tickets:
         return []
@@ -210,8 +210,8 @@ def remedy(ledger: Ledger, kind: str, a: Any, b: float, n: int) -> list[rules.Dr
     emergency = consumption is not None and consumption.credit_kind == "emergency"
     if kind == "remedy":
         policy = "emergency" if emergency else "standard"
-        return rules.plan_verified_bug(ledger, ticket, a, when, policy=policy)
-    return rules.plan_not_an_emergency(ledger, ticket, a, when)
+        return plans.plan_verified_bug(ledger, ticket, a, when, policy=policy)
+    return plans.plan_not_an_emergency(ledger, ticket, a, when)
 
 
 def ledger_sum(ledger: Ledger, instant: datetime) -> int:

@@ -20,7 +20,7 @@ from sla_engine.escalation.notifiers import (
     webhook_headers,
 )
 from sla_engine.escalation.outbox import delivery_id
-from sla_engine.escalation.rules import (
+from sla_engine.escalation.planning import (
     DueTimer,
     choose_firing,
     hold_until,

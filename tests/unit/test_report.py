@@ -1,13 +1,30 @@
-"""The pure attainment numbers and the plot."""
+"""The pure attainment numbers, the CSV rows and the plot (the plot's faults each have a test
+that failed before its fix)."""
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from sla_engine.report import ResponseRow, attainment, iso_week, percentile, plot_attainment
+from sla_engine.core.policies import default_policies
+from sla_engine.errors import InputError
+from sla_engine.report import (
+    CSV_COLUMNS,
+    MetricRow,
+    attainment,
+    iso_week,
+    percentile,
+    policy_limits,
+    status_at,
+    to_csv,
+)
+from sla_engine.report_plot import bin_edges, plot_attainment
 
 T0 = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=2)
@@ -21,11 +38,11 @@ def row(
     start: datetime = T0,
     target: timedelta | None = HOUR,
     breach: timedelta = 4 * HOUR,
-) -> ResponseRow:
+) -> MetricRow:
     """A 24x7-style row: business time equals real time, so the numbers are easy to read."""
     stopped = None if answered_after is None else start + answered_after
     elapsed = 0.0 if answered_after is None else answered_after.total_seconds()
-    return ResponseRow(
+    return MetricRow(
         started_at=start,
         target_at=None if target is None else start + target,
         breach_at=start + breach,
@@ -92,6 +109,70 @@ def test_iso_weeks_across_the_year_end() -> None:
     assert attainment(rows, NOW).breaches_per_week == {"2026-W53": 1, "2027-W01": 1}
 
 
+def test_a_running_metric_past_its_deadline_is_breached_now() -> None:
+    overdue = row("active")  # breach_at T0 + 4h, NOW two days later
+    assert status_at(overdue, NOW) == "breached"
+    assert status_at(overdue, T0 + HOUR) == "active"
+    assert status_at(row("paused"), NOW) == "paused"
+    assert status_at(row("achieved", answered_after=HOUR), NOW) == "achieved"
+
+
+def test_csv_has_a_header_and_one_line_per_ticket_metric() -> None:
+    rows = [
+        replace(row("achieved", answered_after=HOUR), ticket_id="A", policy="standard"),
+        replace(row("active"), ticket_id="B,2", policy="standard", calendar="smartertools"),
+    ]
+    lines = list(csv.reader(io.StringIO(to_csv(rows, NOW))))
+    assert tuple(lines[0]) == CSV_COLUMNS
+    assert {"ticket_id", "policy", "metric", "cycle", "status", "started_at", "stopped_at"} <= set(
+        lines[0]
+    )
+    first, second = (dict(zip(lines[0], line, strict=True)) for line in lines[1:])
+    assert len(lines) == 3
+    assert first["ticket_id"] == "A" and first["status"] == "achieved"
+    assert first["stopped_at"] == "2026-11-23T17:00:00+00:00"
+    assert float(first["business_elapsed_s"]) == 3600.0
+    assert second["ticket_id"] == "B,2"  # quoted, not split
+    assert second["status"] == "breached" and second["stopped_at"] == ""
+    assert second["calendar"] == "smartertools" and second["metric"] == "first_response"
+
+
+def test_policy_limits_are_the_reported_policys_own_or_none() -> None:
+    policies = default_policies()
+    assert policy_limits(policies, "first_response", ["standard"]) == (3600.0, 14400.0)
+    assert policy_limits(policies, "first_response", ["emergency", "emergency"]) == (None, 3600.0)
+    assert policy_limits(policies, "first_response", ["standard", "emergency"]) == (None, None)
+    assert policy_limits(policies, "first_response", []) == (None, None)
+    assert policy_limits(policies, "resolution", ["standard"]) == (None, None)
+
+
+# --- the plot ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The axes of each figure the plot saves (they are closed right after)."""
+    from matplotlib.figure import Figure
+
+    axes: list[Any] = []
+    save = Figure.savefig
+
+    def keep(self: Figure, *args: Any, **kwargs: Any) -> Any:
+        axes.append(self.axes[0])
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return axes
+
+
+def bars(ax: Any) -> list[Any]:
+    return [p for p in ax.patches if p.get_height() > 0]
+
+
+def vertical_lines(ax: Any) -> list[float]:
+    return sorted(float(line.get_xdata()[0]) for line in ax.get_lines())
+
+
 @pytest.mark.parametrize(("target", "breach"), [(3600.0, 14400.0), (None, 3600.0), (None, None)])
 def test_plot_writes_a_png(tmp_path, target: float | None, breach: float | None) -> None:  # type: ignore[no-untyped-def]
     rows = [row("achieved", answered_after=timedelta(minutes=m)) for m in range(5, 300, 7)]
@@ -105,6 +186,74 @@ def test_plot_writes_a_png(tmp_path, target: float | None, breach: float | None)
 def test_plot_of_no_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = plot_attainment([], tmp_path / "empty.png", now=NOW)
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_draws_only_the_limits_it_is_given(tmp_path, drawn: list[Any]) -> None:  # type: ignore[no-untyped-def]
+    """Fault: the standard policy's 1 h / 4 h lines were drawn whatever the tickets' policy."""
+    rows = [row("achieved", answered_after=timedelta(minutes=m)) for m in (10, 50, 130)]
+    plot_attainment(rows, tmp_path / "none.png", now=NOW)
+    plot_attainment(rows, tmp_path / "emergency.png", now=NOW, target_s=None, breach_s=3600.0)
+    assert vertical_lines(drawn[0]) == []
+    assert vertical_lines(drawn[1]) == [1.0]
+
+
+def test_one_tickets_bar_is_one_bin_of_many(tmp_path, drawn: list[Any]) -> None:  # type: ignore[no-untyped-def]
+    """Fault: a single quick answer, no limits: the axis ended inside its only bar."""
+    for minutes in (1, 4, 30, 0):
+        plot_attainment(
+            [row("achieved", answered_after=timedelta(minutes=minutes))],
+            tmp_path / f"one-{minutes}.png",
+            now=NOW,
+            target_s=None,
+            breach_s=None,
+        )
+    for ax in drawn:
+        low, high = ax.get_xlim()
+        (bar,) = bars(ax)
+        assert low - 1e-9 <= bar.get_x() and bar.get_x() + bar.get_width() <= high + 1e-9
+        assert bar.get_width() <= (high - low) / 5
+
+
+def test_breached_tickets_never_answered_are_drawn(tmp_path, drawn: list[Any]) -> None:  # type: ignore[no-untyped-def]
+    """Fault: a running metric past its deadline was left out of the picture."""
+    overdue = replace(row("active"), business_elapsed_s=6 * 3600.0)  # breach_at T0 + 4h < NOW
+    inside = replace(row("active", start=NOW - timedelta(minutes=10)), business_elapsed_s=600.0)
+    rows = [row("achieved", answered_after=timedelta(minutes=30)), overdue, inside]
+    plot_attainment(rows, tmp_path / "overdue.png", now=NOW, target_s=3600.0, breach_s=14400.0)
+    (ax,) = drawn
+    assert sum(bar.get_height() for bar in bars(ax)) == 2  # answered + overdue, not the open one
+    late = [bar for bar in bars(ax) if bar.get_x() >= 4.0]
+    assert [bar.get_x() for bar in late] == [6.0]
+    assert any("not answered" in text.get_text() for text in ax.get_legend().get_texts())
+
+
+def test_a_ticket_left_for_weeks_does_not_squeeze_the_rest(tmp_path, drawn: list[Any]) -> None:  # type: ignore[no-untyped-def]
+    rows = [row("achieved", answered_after=timedelta(minutes=m)) for m in range(10, 200, 10)]
+    rows.append(replace(row("active"), business_elapsed_s=150 * 3600.0))
+    plot_attainment(rows, tmp_path / "weeks.png", now=NOW, target_s=3600.0, breach_s=14400.0)
+    (ax,) = drawn
+    high = ax.get_xlim()[1]
+    assert high <= 7.0  # past the 4 h breach by half, not out to 150 h
+    last = max(bars(ax), key=lambda bar: bar.get_x())
+    assert last.get_x() + last.get_width() == pytest.approx(high)  # counted in the last bin
+    assert any("at" in text.get_text() for text in ax.texts)
+
+
+def test_the_y_axis_counts_whole_tickets(tmp_path, drawn: list[Any]) -> None:  # type: ignore[no-untyped-def]
+    """Fault: with few tickets the y axis read 0.2, 0.4, ... tickets."""
+    rows = [row("achieved", answered_after=timedelta(minutes=m)) for m in (20, 40, 100)]
+    plot_attainment(rows, tmp_path / "few.png", now=NOW, target_s=3600.0, breach_s=14400.0)
+    (ax,) = drawn
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_bins_are_round_and_reach_past_the_largest_value() -> None:
+    edges = bin_edges([0.5, 4.8])
+    width = edges[1] - edges[0]
+    assert width * 60 in (5, 10, 15, 30, 60) and edges[0] == 0.0
+    assert edges[-1] >= 4.8 + width - 1e-9
+    assert len(bin_edges([])) - 1 >= 10
 
 
 @pytest.mark.parametrize(
@@ -122,10 +271,29 @@ def test_plot_groups_partition_the_response_times(
     """Every answered ticket lands in exactly one coloured group, cut at target and breach."""
     import numpy as np
 
-    from sla_engine.report import _split_by_limits
+    from sla_engine.report_plot import _split_by_limits
 
     hours = np.array([0.5, 1.0, 2.0, 4.0, 9.0])
     parts, colours, names = _split_by_limits(hours, target, breach)
     assert names == labels
     assert [len(p) for p in parts] == sizes
     assert len(colours) == len(parts)
+
+
+def test_without_matplotlib_the_plot_names_the_extra(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(InputError) as caught:
+        plot_attainment([], tmp_path / "x.png", now=NOW)
+    assert "sla-engine[plot]" in caught.value.message
+    assert not (tmp_path / "x.png").exists()

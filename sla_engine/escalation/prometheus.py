@@ -1,4 +1,4 @@
-"""Prometheus metrics of the escalation scheduler (default registry, served at /metrics)."""
+"""Prometheus counters of the escalation scheduler (default registry, served at /metrics)."""
 
 from __future__ import annotations
 

@@ -9,21 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
+
+from sla_engine.core.business_calendar import BusinessCalendar
+from sla_engine.core.clock import MetricState
+from sla_engine.core.policies import EscalationRule, MetricPolicy, RepeatRule
 
 RUNNING_STATUSES = frozenset({"active", "breached"})
 BREACH_THRESHOLD = "100%"
 REPEAT_PREFIX = "repeat:"
-
-
-class BusinessCalendar(Protocol):
-    """The part of `sla_engine.core.calendar.Calendar` that escalation planning needs."""
-
-    def add(self, start: datetime, duration: timedelta) -> datetime: ...
-    def subtract(self, end: datetime, duration: timedelta) -> datetime: ...
-    def elapsed(self, a: datetime, b: datetime) -> timedelta: ...
-    def is_open(self, t: datetime) -> bool: ...
-    def next_open(self, t: datetime) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -55,46 +49,38 @@ class DueTimer:
     due_at: datetime
 
 
-def is_paused(metric_state: Any) -> bool:
-    return bool(getattr(metric_state, "paused", False)) or metric_state.status == "paused"
+def is_paused(metric_state: MetricState) -> bool:
+    return metric_state.paused or metric_state.status == "paused"
 
 
-def is_running(metric_state: Any) -> bool:
+def is_running(metric_state: MetricState) -> bool:
     """A metric whose clock runs now: active, or breached but not yet stopped (not paused)."""
-    if is_paused(metric_state):
-        return False
-    running = getattr(metric_state, "running", None)
-    if running is not None and not running:
+    if is_paused(metric_state) or not metric_state.running:
         return False
     return metric_state.status in RUNNING_STATUSES and metric_state.stopped_at is None
 
 
-def threshold_due(rule: Any, metric_state: Any, calendar: BusinessCalendar) -> datetime:
+def threshold_due(
+    rule: EscalationRule, metric_state: MetricState, calendar: BusinessCalendar
+) -> datetime:
     """When rule `at` is reached, in business time of the metric's calendar.
 
-    A fraction sits at the same business-time position the breach uses (paused business
-    time included): the clock's `when_spent(fraction * breach)` when it offers it (it knows
-    re-targets and calendar switches), else `add(start, fraction * breach + paused)`. An
-    offset is counted back from the breach: `subtract(breach_at, offset)`.
+    A fraction sits at the same business-time position the breach uses: the clock's
+    `when_spent(fraction * breach)` (it knows paused time, re-targets and calendar switches).
+    An offset is counted back from the breach: `subtract(breach_at, offset)`.
     """
     fraction, offset = rule.fraction, rule.offset
-    breach_at: datetime = metric_state.breach_at
+    breach_at = metric_state.breach_at
     if offset is not None:
         return calendar.subtract(breach_at, abs(offset))
     assert fraction is not None
     if fraction >= 1:
         return breach_at
-    spent = metric_state.breach * fraction
-    when_spent = getattr(metric_state, "when_spent", None)
-    if when_spent is not None:
-        return min(when_spent(spent, calendar), breach_at)  # type: ignore[no-any-return]
-    started_at: datetime = metric_state.started_at
-    paused = calendar.elapsed(started_at, breach_at) - metric_state.breach
-    return calendar.add(started_at, spent + max(paused, timedelta(0)))
+    return min(metric_state.when_spent(metric_state.breach * fraction, calendar), breach_at)
 
 
 def plan_thresholds(
-    metric_state: Any, metric_policy: Any, calendar: BusinessCalendar
+    metric_state: MetricState, metric_policy: MetricPolicy, calendar: BusinessCalendar
 ) -> list[PlannedTimer]:
     """The `escalate` thresholds of a running metric's current cycle, merged by `at`."""
     by_threshold: dict[str, tuple[datetime, list[Target]]] = {}
@@ -118,7 +104,7 @@ def repeat_number(threshold: str) -> int | None:
     return int(threshold[len(REPEAT_PREFIX) :])
 
 
-def plan_repeat(breach_at: datetime, repeat: Any, number: int) -> PlannedTimer:
+def plan_repeat(breach_at: datetime, repeat: RepeatRule, number: int) -> PlannedTimer:
     """Repeat `number` (1, 2, ...): `number * every` of real time after the breach."""
     return PlannedTimer(
         repeat_threshold(number),

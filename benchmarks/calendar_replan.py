@@ -1,0 +1,359 @@
+"""Re-planning after a calendar change: open tickets on the changed calendar, on SQLite and
+PostgreSQL.
+
+The fixture: N open tickets on `smartertools` (standard policy with two escalation
+thresholds, so every ticket has metric rows and pending timers). A few hundred template
+tickets are created through the ticket service; the rest are copies of their rows made with
+one `INSERT ... SELECT` per table (the rows of a copy are what the service would write for
+it: same policy, same created_at). Then the team's hours are cut from 08:00-17:00 to
+08:00-13:00, effective now, and measured:
+
+- re-plan: tickets/s of the re-plan job (every ticket replayed with the new version, its
+  metric rows and pending timers rewritten), one process, batches of 100 per transaction;
+  a sample of tickets is then checked against a fresh replay;
+- lag: with `sla-engine serve --workers 2` and one `sla-engine worker` running, a version is
+  PUT over HTTP; the time until every answer of both server processes shows the new hours,
+  and until the stored rows of all N tickets follow (the job run by whichever process
+  leases it).
+
+Default N is 5,000 (`make bench`); `--full` is 100,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import sqlalchemy as sa
+
+CLI = str(Path(sys.executable).with_name("sla-engine"))
+PG_ADMIN = os.environ.get(
+    "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+PHOENIX = ZoneInfo("America/Phoenix")
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=PHOENIX)  # a Wednesday, noon in Phoenix
+TEMPLATES = 240
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+CONFIG = """\
+[[destinations]]
+name = "oncall"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[policies.standard.first_response]
+escalate = [{at = "50%", to = "oncall"}, {at = "100%", to = "oncall"}]
+"""
+
+
+def hours(window: str, zone: str = "America/Phoenix") -> dict[str, Any]:
+    return {
+        "name": "SmarterTools support hours",
+        "timezone": zone,
+        "hours": {d: [window] for d in WEEKDAYS},
+        "holidays": {"country": "US", "subdiv": "AZ"},
+    }
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/bench.db"
+        return
+    name = f"sla_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# -- the fixture ---------------------------------------------------------------------------
+
+
+def create_templates(services: Any) -> None:
+    from sla_engine.tickets import TicketCreate
+
+    for index in range(TEMPLATES):
+        created = NOW - timedelta(minutes=index)  # 08:00..12:00 Phoenix, every minute
+        services.tickets.create_ticket(
+            TicketCreate(id=f"t{index:04d}", policy="standard", created_at=created)
+        )
+
+
+def clone_tickets(engine: sa.engine.Engine, copies: int) -> None:
+    """`copies` more copies of every template ticket, one statement per table."""
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE bench_copies (k INTEGER PRIMARY KEY)"))
+        conn.execute(
+            sa.text("INSERT INTO bench_copies (k) VALUES (:k)"),
+            [{"k": k} for k in range(1, copies + 1)],
+        )
+        for table in _ticket_tables(meta):
+            key = "id" if table.name == "tickets" else "ticket_id"
+            columns = _copied_columns(table)
+            chosen = ", ".join(f"t.{c} || '-' || n.k" if c == key else f"t.{c}" for c in columns)
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                    f"SELECT {chosen} FROM {table.name} t CROSS JOIN bench_copies n "
+                    f"WHERE t.{key} LIKE 't%' AND t.{key} NOT LIKE '%-%'"
+                )
+            )
+        conn.execute(sa.text("DROP TABLE bench_copies"))
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+
+
+def _copied_columns(table: sa.Table) -> list[str]:
+    """Every column but a generated integer key (a copy gets its own)."""
+    keys = list(table.primary_key.columns)
+    generated = len(keys) == 1 and isinstance(keys[0].type, sa.Integer)
+    return [c.name for c in table.columns if not (generated and c.primary_key)]
+
+
+def _ticket_tables(meta: sa.MetaData) -> list[sa.Table]:
+    tables = [meta.tables["tickets"]]
+    for table in meta.sorted_tables:
+        if table.name != "tickets" and "ticket_id" in table.columns:
+            if table.name.startswith(("escalation_deliveries", "credit")):
+                continue
+            tables.append(table)
+    return tables
+
+
+def count_open(engine: sa.engine.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(DISTINCT ticket_id) FROM ticket_metrics WHERE calendar = :c"),
+                {"c": "smartertools"},
+            ).scalar_one()
+        )
+
+
+# -- the measurements ----------------------------------------------------------------------
+
+
+def measure_replan(url: str, tickets: int) -> dict[str, Any]:
+    from sla_engine.composition import build_services
+    from sla_engine.config import load_config
+
+    config_file = Path(tempfile.mkdtemp()) / "config.toml"
+    config_file.write_text(CONFIG)
+    clock = Clock(NOW)
+    services = build_services(load_config(config_file, env={}, database_url=url), clock=clock)
+    store = services.calendar_store
+    assert store is not None and store.replanner is not None
+    try:
+        began = time.perf_counter()
+        create_templates(services)
+        clone_tickets(services.engine, tickets // TEMPLATES - 1)
+        built_s = time.perf_counter() - began
+        total = count_open(services.engine)
+        clock.now = NOW + timedelta(minutes=1)
+        store.put("smartertools", hours("08:00-13:00"))
+        began = time.perf_counter()
+        done = store.replanner.run_pending()
+        print(f"  re-planned {done} in {time.perf_counter() - began:.2f} s", flush=True)
+        replan_s = time.perf_counter() - began
+        wrong = check_sample(services, clock.now)
+    finally:
+        services.close()
+    return {
+        "tickets": total,
+        "fixture_s": built_s,
+        "replanned": done,
+        "replan_s": replan_s,
+        "rate": done / replan_s if replan_s else float("inf"),
+        "sample_wrong": wrong,
+    }
+
+
+def check_sample(services: Any, now: datetime) -> int:
+    """Tickets of a sample whose stored breach_at differs from a fresh replay."""
+    from sla_engine.storage.models import TicketMetric
+
+    m = TicketMetric
+    with services.sessionmaker.begin() as session:
+        rows = session.execute(
+            sa.select(m.ticket_id, m.breach_at)
+            .where(m.metric == "first_response")
+            .order_by(m.ticket_id)
+            .limit(200)
+        ).all()
+    wrong = 0
+    for ticket_id, stored in rows:
+        fresh = services.tickets.sla(ticket_id, now).metrics["first_response"].breach_at
+        wrong += stored != fresh
+    return wrong
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def measure_lag(url: str, tickets: int) -> dict[str, Any]:
+    """Real processes: `serve --workers 2` and a `worker`; PUT a version; time the answers."""
+    config_file = Path(tempfile.mkdtemp()) / "config.toml"
+    config_file.write_text(CONFIG)
+    port = free_port()
+    env = {**os.environ}
+    env.pop("SLA_ENGINE_CALENDARS", None)
+    common = ["--config", str(config_file), "--database-url", url]
+    procs = [
+        subprocess.Popen(
+            [CLI, "serve", "--port", str(port), "--workers", "2", *common],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [CLI, "worker", *common], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    monday = "2027-01-04"
+    window = {"from": f"{monday}T00:00:00-07:00", "to": f"{monday}T23:59:00-07:00"}
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            _wait_ready(client)
+            before = client.get("/v1/calendars/smartertools/intervals", params=window).json()
+            answer = client.put(
+                "/v1/calendars/smartertools",
+                json={
+                    "definition": hours("09:00-10:00"),
+                    "effective_from": f"{monday}T00:00:00-07:00",
+                },
+            )
+            put_done = time.perf_counter()
+            assert answer.status_code == 201, answer.text
+            new_seen = None
+            streak = 0
+            while time.perf_counter() - put_done < 10:
+                # a fresh connection each time, so both server processes answer
+                with httpx.Client(base_url=base, timeout=30) as fresh:
+                    got = fresh.get("/v1/calendars/smartertools/intervals", params=window).json()
+                if got["intervals"] and got["intervals"][0]["start"].startswith(f"{monday}T09:00"):
+                    streak += 1
+                    if new_seen is None:
+                        new_seen = time.perf_counter()
+                    if streak >= 40:
+                        break
+                else:
+                    streak, new_seen = 0, None
+            every_process_s = None if new_seen is None else new_seen - put_done
+            rows_s = _wait_replanned(url, put_done)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return {"every_process_s": every_process_s, "rows_follow_s": rows_s, "before": before}
+
+
+def _wait_ready(client: httpx.Client) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def _wait_replanned(url: str, since: float) -> float | None:
+    from sla_engine.storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        while time.perf_counter() - since < 600:
+            with engine.connect() as conn:
+                left = conn.execute(
+                    sa.text("SELECT count(*) FROM calendar_replans WHERE finished_at IS NULL")
+                ).scalar_one()
+            if not left:
+                return time.perf_counter() - since
+            time.sleep(0.2)
+        return None
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tickets", type=int, default=5_000, help="open tickets (default 5,000)")
+    parser.add_argument("--full", action="store_true", help="100,000 open tickets")
+    parser.add_argument("--quick", action="store_true", help="1,000 tickets (smoke runs)")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), default=None)
+    parser.add_argument("--no-lag", action="store_true", help="skip the multi-process lag run")
+    args = parser.parse_args(argv)
+    tickets = 100_000 if args.full else 1_000 if args.quick else args.tickets
+    kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+    print(f"calendar re-plan: {tickets:,} open tickets on the changed calendar")
+    failed = False
+    for kind in kinds:
+        try:
+            with database(kind) as url:
+                result = measure_replan(url, tickets)
+                lag = None if args.no_lag else measure_lag(url, tickets)
+        except sa.exc.OperationalError as exc:
+            print(f"{kind:<10} skipped: database unreachable ({exc.orig})")
+            continue
+        print(
+            f"{kind:<10} re-plan {result['replanned']:>7,} tickets in {result['replan_s']:6.2f} s"
+            f" = {result['rate']:8,.0f} tickets/s  (fixture {result['fixture_s']:.1f} s, "
+            f"sample wrong: {result['sample_wrong']})"
+        )
+        if lag is not None:
+            seen = lag["every_process_s"]
+            rows = lag["rows_follow_s"]
+            print(
+                f"{kind:<10} lag: every process answers with the new hours after "
+                f"{'never' if seen is None else f'{seen:.2f} s'}; stored rows of all tickets "
+                f"follow after {'never' if rows is None else f'{rows:.1f} s'}"
+            )
+            failed |= seen is None or seen > 2.0 or rows is None or rows > 60
+        failed |= result["sample_wrong"] > 0 or result["replanned"] != result["tickets"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,209 @@
+"""`sla-engine import` throughput: a generated year of tickets into SQLite and PostgreSQL.
+
+The file comes from `examples/generate_sample.py` (tickets with about 10 events each, accounts
+with grants, a few emergency tickets and credit events). Each import is the real command in a
+subprocess with the default config (as `serve` runs without `--config`); its wall time, CPU
+time and peak RSS are measured from outside. The reference, in the same run and on the same
+database kind, is the first lines of the same file sent one by one through the ticket and
+credit services (one transaction each, as the single HTTP calls make them, without HTTP).
+
+    python benchmarks/import_throughput.py            # 20,000 tickets, ~200,000 events
+    python benchmarks/import_throughput.py --full     # 100,000 tickets, ~1,000,000 events
+    python benchmarks/import_throughput.py --quick    # 500 tickets (smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_throughput import postgres_database
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).parent / "sla-engine")
+AIMS = {"sqlite": 20_000.0, "postgresql": 10_000.0}
+RSS_LIMIT_MB = 500
+
+
+@dataclass(frozen=True)
+class Run:
+    events: int
+    lines: int
+    import_s: float
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    summary: str
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "generate_sample", ROOT / "examples" / "generate_sample.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_file(folder: Path, tickets: int) -> Path:
+    path = folder / f"tickets-{tickets}.jsonl"
+    code = generator().main(["--tickets", str(tickets), "--events", "10", "--out", str(path)])
+    assert code == 0
+    return path
+
+
+def run_import(source: Path, url: str) -> Run:
+    """The command in a subprocess; its wall time, CPU time and peak RSS (from wait4)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLA_ENGINE_")}
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [CLI, "import", str(source), "--database-url", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"import failed ({proc.returncode}): {err[-2000:]}")
+    summary = out.strip().splitlines()[-1]
+    events = int(summary.split(" events,")[0].rsplit(" ", 1)[1].replace(",", ""))
+    lines = int(summary.split(" lines in ")[0].rsplit(" ", 1)[1].replace(",", ""))
+    seconds = float(summary.split(" lines in ")[1].split(" s ")[0])
+    return Run(
+        events=events,
+        lines=lines,
+        import_s=seconds,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        summary=summary,
+    )
+
+
+def single_calls(source: Path, url: str, lines: int) -> float:
+    """Events/s of the first `lines` lines sent one by one through the services."""
+    from sla_engine.composition import build_services
+    from sla_engine.config import load_config
+    from sla_engine.errors import SlaEngineError
+    from sla_engine.ingest.jsonl import EventLine, GrantLine, TicketLine, parse_line
+
+    services = build_services(load_config(None, env={}, database_url=url), history=True)
+    events = 0
+    seconds = 0.0
+    try:
+        with source.open() as handle:
+            for _, text in zip(range(lines), handle, strict=False):
+                line = parse_line(text)
+                began = time.perf_counter()
+                try:
+                    if isinstance(line, EventLine):
+                        services.tickets.add_event(line.ticket_id, line.request)
+                        events += 1
+                        seconds += time.perf_counter() - began
+                    elif isinstance(line, TicketLine):
+                        services.tickets.create_ticket(line.request)
+                    elif isinstance(line, GrantLine):
+                        services.credits.grant(
+                            line.account,
+                            line.kind,
+                            line.occurred_at,
+                            quantity=line.quantity,
+                            price_per_ticket=line.price_per_ticket,
+                            package=line.package,
+                        )
+                    else:
+                        services.credits.subscribe(line.account, line.kind, line.start, line.end)
+                except SlaEngineError:
+                    continue
+    finally:
+        services.close()
+    return events / seconds if seconds else 0.0
+
+
+def measure(label: str, url: str, source: Path, reference_url: str, reference_lines: int) -> None:
+    reference = single_calls(source, reference_url, reference_lines)
+    run = run_import(source, url)
+    rate = run.events / run.import_s
+    command_rate = run.events / run.wall_s
+    cpu_rate = run.events / run.cpu_s if run.cpu_s else 0.0
+    aim = AIMS[label]
+    print(f"  {label}: {run.summary}", flush=True)
+    print(
+        f"  {label:<11} {run.events:>10,} {rate:>10,.0f} {command_rate:>10,.0f} {cpu_rate:>10,.0f}"
+        f" {reference:>9,.0f} {rate / reference if reference else 0:>7.1f}x {aim:>8,.0f}"
+        f" {rate / aim:>6.2f}x {run.wall_s:>7.1f} {run.peak_rss_mb:>7.0f}"
+        f" {'ok' if run.peak_rss_mb < RSS_LIMIT_MB else 'OVER'}",
+        flush=True,
+    )
+    ROWS.append((label, run, rate, cpu_rate, reference, aim))
+
+
+ROWS: list[tuple[str, Run, float, float, float, float]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="500 tickets (smoke test)")
+    size.add_argument("--full", action="store_true", help="100,000 tickets, ~1,000,000 events")
+    parser.add_argument("--tickets", type=int, help="tickets in the generated file")
+    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    args = parser.parse_args(argv)
+    tickets = args.tickets or (500 if args.quick else 100_000 if args.full else 20_000)
+    reference_lines = 300 if args.quick else 3_000
+    load = os.getloadavg()[0]
+    print(
+        f"import throughput: {tickets:,} tickets, ~10 events each; {os.cpu_count()} CPUs, "
+        f"load average {load:.1f} at start (other work on the machine lowers wall rates)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        began = time.perf_counter()
+        source = make_file(folder, tickets)
+        print(
+            f"generated {source.name} ({source.stat().st_size / 1e6:,.0f} MB) in "
+            f"{time.perf_counter() - began:.1f} s"
+        )
+        print(
+            f"  {'database':<11} {'events':>10} {'events/s':>10} {'w/ start':>10} "
+            f"{'ev/CPU-s':>10} {'single/s':>9} {'ratio':>8} {'aim':>8} {'of aim':>7} "
+            f"{'wall s':>7} {'RSS MB':>7}"
+        )
+        measure(
+            "sqlite",
+            f"sqlite:///{folder / 'import.db'}",
+            source,
+            f"sqlite:///{folder / 'single.db'}",
+            reference_lines,
+        )
+        if not args.sqlite_only:
+            with postgres_database() as url, postgres_database() as reference_url:
+                if url is not None and reference_url is not None:
+                    measure("postgresql", url, source, reference_url, reference_lines)
+    print()
+    print("events/s: the import's events over the time its summary line gives (reading and")
+    print("writing the file's lines); w/ start: over the command's whole wall time (start-up and")
+    print("migrations too); ev/CPU-s: over the command's CPU time (its rate on a quiet machine);")
+    print("single/s: the same lines' events as single calls in this run; ratio = events/s over")
+    print(f"single/s; aim: the issue's target; RSS: peak of the import process (< {RSS_LIMIT_MB}).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Calendars stored as versioned data in the service's database (see docs/CALENDARS.md).
+
+- `source.py`: `StoredCalendars`, the service's CalendarSource (what was known when);
+- `changes.py`: the rules for a new version, and storing it;
+- `file_versions.py`: a calendar file's changed content becomes a version;
+- `replan.py`: stored metric rows and escalation timers follow a change, resumably;
+- `store.py`: all the SQL; `models.py`: the tables.
+
+`CalendarStore` bundles them for the composition root; its `start()` runs the background
+jobs (file check every second, re-plan jobs as soon as one is queued).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sla_engine.calendar_store.changes import CalendarChanges, NewVersion
+from sla_engine.calendar_store.file_versions import FileVersions
+from sla_engine.calendar_store.replan import BATCH, Replanner
+from sla_engine.calendar_store.source import StoredCalendars
+
+log = logging.getLogger(__name__)
+FILES_JOB = "calendar-files"
+REPLAN_JOB = "calendar-replan"
+CHECK_EVERY_S = 1.0
+LOG_EVERY_S = 10.0
+REPLAN_BATCH_ENV = "SLA_ENGINE_REPLAN_BATCH"
+"""Tickets re-planned per transaction (default 100: a SQLite batch holds the writer lock)."""
+
+
+@dataclass
+class CalendarStore:
+    """The stored-calendar part as the composition root wires it."""
+
+    source: StoredCalendars
+    changes: CalendarChanges
+    files: FileVersions
+    replanner: Replanner | None = None
+    _scheduler: Any = field(default=None, repr=False)
+
+    def attach(self, tickets: Any) -> None:
+        """Re-plan through this ticket service (`refresh_in_session`)."""
+        self.replanner = Replanner(
+            self.changes.sessions,
+            lambda session, ticket_id, now: tickets.refresh_in_session(session, ticket_id, now),
+            self.changes.clock,
+            reader=self.source.reader,
+            refresh_many=getattr(tickets, "refresh_many_in_session", None),
+            batch=_positive_int(os.environ.get(REPLAN_BATCH_ENV), BATCH),
+        )
+
+    def put(self, name: str, definition: Any, **kwargs: Any) -> NewVersion:
+        result = self.changes.put(name, definition, **kwargs)
+        if result.version > 1:
+            self.wake()
+        return result
+
+    def start(self) -> Callable[[], None]:
+        """Check the calendar files every second and run queued re-plans; returns the stop."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
+        scheduler = BackgroundScheduler(timezone=UTC)
+        jobs: list[tuple[str, Callable[[], object]]] = [(FILES_JOB, self.files.sync)]
+        if self.replanner is not None:
+            jobs.append((REPLAN_JOB, self.replanner.run_pending))
+        for job_id, work in jobs:
+            scheduler.add_job(
+                _guarded(work),
+                "interval",
+                seconds=CHECK_EVERY_S,
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+        return self.stop
+
+    def wake(self) -> None:
+        """Run the re-plan job now (a version was just stored by this process)."""
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running or self.replanner is None:
+            return
+        try:
+            scheduler.modify_job(REPLAN_JOB, next_run_time=datetime.now(UTC))
+        except Exception:  # shutting down; the interval covers it
+            log.debug("wake ignored", exc_info=True)
+
+    def stop(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=True)
+
+    def close(self) -> None:
+        self.stop()
+        self.source.close()
+
+
+def build_calendar_store(
+    engine: Engine, sessions: sessionmaker[Session], clock: Callable[[], datetime]
+) -> CalendarStore:
+    """The store over `engine`, with the calendar files recorded (version 1 of each)."""
+    source = StoredCalendars(engine)
+    changes = CalendarChanges(sessions, source, clock)
+    files = FileVersions(changes, source.reader)
+    files.sync()
+    return CalendarStore(source=source, changes=changes, files=files)
+
+
+def _positive_int(text: str | None, default: int) -> int:
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def _guarded(work: Callable[[], object]) -> Callable[[], None]:
+    """`work` that logs its failures, at most one line per 10 s (a database outage must not
+    write a line a second)."""
+    last_logged = [0.0]
+
+    def run() -> None:
+        try:
+            work()
+        except Exception as exc:
+            now = time.monotonic()
+            if now - last_logged[0] < LOG_EVERY_S:
+                return
+            last_logged[0] = now
+            name = getattr(work, "__name__", work)
+            if isinstance(exc, OperationalError):
+                log.error("calendar job %s: database unavailable (%s); retrying", name, exc.orig)
+            else:
+                log.exception("calendar job %s failed; retrying in a second", name)
+
+    return run
+
+
+__all__ = [
+    "CalendarChanges",
+    "CalendarStore",
+    "FileVersions",
+    "NewVersion",
+    "Replanner",
+    "StoredCalendars",
+    "build_calendar_store",
+]

@@ -1,0 +1,182 @@
+"""Re-planning after a calendar change: stored metric rows and escalation timers follow.
+
+Answers computed on request use the new version at once; what is stored (the metric rows
+behind reports and the queue, pending escalation timers) is brought up to date here. A job
+walks the tickets with a metric on the changed calendar in id order, a small batch per
+transaction, and commits its cursor with each batch: a crash (even SIGKILL) loses at most the
+batch in flight, which the next run redoes. Redoing is harmless, since a refresh rewrites a
+ticket's rows to what its log says and timer rows are keyed by (ticket, metric, cycle,
+threshold). A lease keeps other processes off a job while its worker is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sla_engine.calendar_store import store
+from sla_engine.calendar_store.store import ReplanJob
+
+log = logging.getLogger(__name__)
+BATCH = 100
+LEASE = timedelta(seconds=30)
+
+Refresh = Callable[[Session, str, datetime], Any]
+"""`TicketService.refresh_in_session`: replay one ticket and rewrite its stored rows."""
+RefreshMany = Callable[[Session, list[str], datetime], Any]
+
+
+class _LeaseLost(Exception):
+    """Another process took the job over (this one's lease ran out)."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Replanner:
+    """Runs re-plan jobs to the end, batch by batch (see the module docstring)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        refresh: Refresh,
+        clock: Callable[[], datetime],
+        *,
+        reader: sa.engine.Engine | None = None,
+        batch: int = BATCH,
+        lease: timedelta = LEASE,
+        owner: str | None = None,
+        refresh_many: RefreshMany | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.refresh = refresh
+        self.refresh_many = refresh_many
+        self.clock = clock
+        self.reader = reader
+        self.batch = batch
+        self.lease = lease
+        self.owner = owner or worker_name()
+
+    def pending(self) -> int:
+        """Unfinished jobs (read without taking SQLite's writer lock)."""
+        if self.reader is None:
+            with self.sessions.begin() as session:
+                return store.unfinished_replans(session)
+        with self.reader.connect() as conn:
+            count = store.unfinished_replans(conn)
+            conn.rollback()
+        return count
+
+    def run_pending(self) -> int:
+        """Work every unfinished job this process can lease; returns the tickets refreshed."""
+        total = 0
+        if not self.pending():
+            return 0
+        while True:
+            job = self._claim()
+            if job is None:
+                return total
+            total += self.run_job(job)
+
+    def run_job(self, job: ReplanJob) -> int:
+        started = time.monotonic()
+        if job.cursor is None:
+            self._announce(job)
+        else:
+            log.info(
+                "calendar %s version %d: resuming the re-plan after ticket %r (%d done)",
+                job.calendar,
+                job.version,
+                job.cursor,
+                job.tickets_done,
+            )
+        cursor, done = job.cursor, 0
+        while True:
+            try:
+                step = self._batch(job, cursor)
+            except (IntegrityError, OperationalError) as exc:
+                # a race with a ticket write, a deadlock, the database away: the batch was
+                # rolled back; the job keeps its cursor and is taken up again on the next run
+                log.warning(
+                    "calendar %s re-plan: batch after %r rolled back (%s); will retry",
+                    job.calendar,
+                    cursor,
+                    type(exc).__name__,
+                )
+                return done
+            if step is None:  # lease lost: another process has the job now
+                return done
+            count, cursor = step
+            done += count
+            if count == 0:
+                break
+        log.info(
+            "calendar %s version %d: re-planned %d tickets in %.1f s",
+            job.calendar,
+            job.version,
+            job.tickets_done + done,
+            time.monotonic() - started,
+        )
+        return done
+
+    def _claim(self) -> ReplanJob | None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            return store.claim_replan(session, self.owner, now, now + self.lease)
+
+    def _batch(self, job: ReplanJob, cursor: str | None) -> tuple[int, str | None] | None:
+        """Refresh the next batch after `cursor`; (count, new cursor), (0, _) at the end,
+        None when the lease was lost (nothing of the batch is then kept)."""
+        try:
+            return self._batch_in_transaction(job, cursor)
+        except _LeaseLost:
+            return None
+
+    def _batch_in_transaction(self, job: ReplanJob, cursor: str | None) -> tuple[int, str | None]:
+        with self.sessions.begin() as session:
+            now = self.clock()
+            ids = store.affected_tickets(
+                session, job.calendar, job.effective_from, cursor, self.batch
+            )
+            if not ids:
+                if not store.finish_replan(session, job, self.owner, now):
+                    raise _LeaseLost
+                return 0, cursor
+            if self.refresh_many is not None:
+                self.refresh_many(session, list(ids), now)
+            else:
+                for ticket_id in ids:
+                    self.refresh(session, ticket_id, now)
+            if not store.advance_replan(
+                session, job, self.owner, ids[-1], len(ids), now + self.lease
+            ):
+                raise _LeaseLost  # rolls the batch back
+            return len(ids), ids[-1]
+
+    @staticmethod
+    def _announce(job: ReplanJob) -> None:
+        if job.retroactive:
+            log.warning(
+                "calendar %s version %d is retroactive (in force from %s): re-planning the "
+                "tickets on it, history from then on included",
+                job.calendar,
+                job.version,
+                job.effective_from.isoformat() if job.effective_from else None,
+            )
+        else:
+            log.info(
+                "calendar %s version %d: re-planning the open tickets on it",
+                job.calendar,
+                job.version,
+            )

@@ -1,0 +1,89 @@
+"""Rows inserted in bulk: `executemany` on SQLite, `COPY` on PostgreSQL.
+
+An import inserts about a million event rows; SQLAlchemy's per-value bind processing
+(the UTC datetime type, the JSON type) cost more than SQLite's own insert (measured: about
+half the CPU of a chunk). Here values are converted once, to exactly what the column types
+store (SQLite: the UTC text SQLAlchemy writes, JSON text; PostgreSQL: `timestamptz` and
+`json` through COPY), and handed to the driver in one call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from sla_engine.storage.types import UTCDateTime
+
+
+def _sqlite_instants() -> Callable[[datetime | None], str | None]:
+    """What `UTCDateTime` stores on SQLite (text compared as text: the same format). The last
+    one is remembered: a chunk's rows share their write time."""
+    last: list[Any] = [None, None]
+
+    def convert(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value is last[0]:
+            return str(last[1])
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        last[:] = [value, text]
+        return text
+
+    return convert
+
+
+def _sqlite_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return "{}" if not value and isinstance(value, dict) else json.dumps(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _converters(table: sa.Table, columns: Sequence[str], dialect: str) -> list[Callable[..., Any]]:
+    found: list[Callable[..., Any]] = []
+    for name in columns:
+        column_type = table.c[name].type
+        if dialect == "sqlite" and isinstance(column_type, UTCDateTime):
+            found.append(_sqlite_instants())
+        elif isinstance(column_type, sa.JSON):
+            found.append(_sqlite_json if dialect == "sqlite" else _pg_json)
+        else:
+            found.append(_same)
+    return found
+
+
+def _pg_json(value: Any) -> Any:
+    from psycopg.types.json import Json
+
+    return None if value is None else Json(value)
+
+
+def insert_rows(
+    session: Session, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert `rows` (values in `columns` order) inside the session's transaction."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    convert = _converters(table, columns, dialect)
+    names = ", ".join(columns)
+    if dialect == "sqlite":
+        marks = ", ".join("?" for _ in columns)
+        converted = [tuple(c(v) for c, v in zip(convert, row, strict=True)) for row in rows]
+        if converted:
+            connection.exec_driver_sql(
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks})", converted
+            )
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        for row in rows:
+            copy.write_row([c(v) for c, v in zip(convert, row, strict=True)])

@@ -1,0 +1,599 @@
+"""One chunk of import lines, written in the caller's transaction.
+
+Lines are decided in file order, each as its single call would be (`TicketService`,
+`CreditService`), with the same checks and the same credit plans, so the rows are the ones
+single calls leave. What makes it fast:
+
+- the chunk's tickets, their stored event ids and the accounts' ledgers are read up front in
+  a few queries; a repeated ticket or event id is then a duplicate without touching the log;
+- a ticket the chunk creates collects its clock events in memory, is replayed once at the
+  end, and its ticket row, events, metric rows and ledger entries are inserted in bulk, its
+  escalation timers planned once from its final state (the timer hook in `history` mode
+  makes that the same as planning after each event);
+- a clock event on a ticket stored before the chunk waits with that ticket's others; at the
+  end they are inserted together and the ticket is refreshed once (`TicketService.
+  refresh_in_session`: one replay, its metric rows, saved clock and hooks);
+- a credit event (it moves credits, or opens a ticket) goes through `TicketService` in a
+  savepoint, after what is planned so far is written.
+
+A line that fails writes nothing: a decision in memory is taken only when it succeeds, and
+a single call runs in a savepoint rolled back on its error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from sla_engine.core.clock import Event, replay_order
+from sla_engine.core.products import legacy_flag
+from sla_engine.credits import plans
+from sla_engine.credits.credit_hook import CreditHook
+from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
+from sla_engine.escalation.timers import EscalationTimerHook
+from sla_engine.ingest import credit_books, new_ticket_hooks
+from sla_engine.ingest.bulk_rows import insert_rows
+from sla_engine.ingest.credit_books import CreditBooks
+from sla_engine.ingest.jsonl import (
+    EventLine,
+    GrantLine,
+    Line,
+    LineError,
+    SubscriptionLine,
+    TicketLine,
+    parse_line,
+)
+from sla_engine.storage.models import Ticket, TicketEvent, TicketMetric
+from sla_engine.ticket_queue import QueueHook
+from sla_engine.tickets import (
+    CREDIT_EVENT_TYPES,
+    METRIC_FIELDS,
+    EventCreate,
+    StoredEvent,
+    TicketCreate,
+    TicketService,
+    check_event_request,
+    check_ticket_request,
+    metric_values,
+    store,
+)
+
+TICKETS_TABLE = cast(sa.Table, Ticket.__table__)
+EVENTS_TABLE = cast(sa.Table, TicketEvent.__table__)
+METRICS_TABLE = cast(sa.Table, TicketMetric.__table__)
+_IN_BATCH = 2000
+TICKET_COLUMNS = tuple(c.key for c in TICKETS_TABLE.columns)
+EVENT_COLUMNS = ("ticket_id", "event_id", "type", "occurred_at", "data", "received_at")
+METRIC_COLUMNS = ("ticket_id", "metric", *METRIC_FIELDS, "updated_at")
+_TICKET_REQUEST_COLUMNS = ("id", "policy", "created_at", "account", "product", "version")
+# The hooks whose work on a new ticket the bulk path does itself (credits) or runs once per
+# ticket on its final state (timers, queue keys): their `on_create` and `on_event` do nothing
+# for clock events. With any other hook every line takes the single-call path.
+BULK_HOOKS = (CreditHook, EscalationTimerHook, QueueHook)
+T = TypeVar("T")
+
+
+@dataclass
+class Counts:
+    """What a run did, line by line."""
+
+    lines: int = 0
+    tickets: int = 0
+    events: int = 0
+    grants: int = 0
+    subscriptions: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_json(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Reject:
+    line: int
+    error: str
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "error": self.error, "text": self.text}
+
+
+@dataclass
+class NewTicket:
+    """A ticket this chunk creates, with the clock events it has so far."""
+
+    request: TicketCreate
+    legacy: bool | None
+    events: list[EventCreate] = field(default_factory=list)
+    event_ids: set[str] = field(default_factory=set)
+
+
+def error_text(exc: SlaEngineError) -> str:
+    """The error as one line naming its field (as the API's problem detail does)."""
+    message = " ".join(exc.message.split())
+    if exc.field and not message.startswith(exc.field):
+        message = f"{exc.field}: {message}"
+    return message
+
+
+class ChunkWriter:
+    """Writes chunks of lines for one import run; keeps the run's grant occurrences and the
+    accounts' books between chunks."""
+
+    def __init__(self, tickets: TicketService) -> None:
+        self.tickets = tickets
+        self.config = tickets.config
+        self.policies = tickets.config.policies
+        self.books = CreditBooks()
+        self.requests_seen: Counter[tuple[str, credit_books.Signature]] = Counter()
+        self.state_hooks = [h for h in tickets.hooks if not isinstance(h, CreditHook)]
+        self.new_ticket_steps = new_ticket_hooks.for_new_tickets(self.state_hooks)
+        self.bulk = all(isinstance(h, BULK_HOOKS) for h in tickets.hooks)
+
+    def forget(self) -> None:
+        """Drop what is cached from the database (after a rolled-back chunk)."""
+        self.books.forget()
+
+    def note_seen(self, line: Line) -> None:
+        """Count a grant or subscription line of an earlier run of the same file (resume)."""
+        if isinstance(line, GrantLine):
+            try:
+                draft = plans.plan_grant(
+                    line.kind,
+                    line.occurred_at,
+                    quantity=line.quantity,
+                    price_per_ticket=line.price_per_ticket,
+                    package=line.package,
+                )
+            except SlaEngineError:
+                return
+            self.requests_seen[(line.account, credit_books.grant_signature(line.kind, draft))] += 1
+        elif isinstance(line, SubscriptionLine):
+            sig = credit_books.subscription_signature(line.kind, line.start, line.end)
+            self.requests_seen[(line.account, sig)] += 1
+
+    def write(
+        self, session: Session, numbered: Sequence[tuple[int, str]], now: datetime
+    ) -> tuple[Counts, list[Reject]]:
+        chunk = _Chunk(self, session, now)
+        chunk.run(numbered)
+        return chunk.counts, chunk.rejects
+
+
+class _Chunk:
+    """The state of one chunk while its lines are decided."""
+
+    def __init__(self, writer: ChunkWriter, session: Session, now: datetime) -> None:
+        self.writer = writer
+        self.tickets = writer.tickets
+        self.session = session
+        self.now = now
+        self.counts = Counts()
+        self.rejects: list[Reject] = []
+        self.new: dict[str, NewTicket] = {}
+        self.new_events: list[tuple[str, EventCreate]] = []
+        self.stored: dict[str, Ticket] = {}
+        self.stored_events: dict[str, set[str]] = {}
+        self.appends: dict[str, list[EventCreate]] = {}
+
+    # -- the chunk --------------------------------------------------------------------------
+
+    def run(self, numbered: Sequence[tuple[int, str]]) -> None:
+        parsed: list[tuple[int, str, Line | LineError]] = []
+        for number, text in numbered:
+            try:
+                parsed.append((number, text, parse_line(text)))
+            except LineError as exc:
+                parsed.append((number, text, exc))
+        self.counts.lines = len(parsed)
+        self._read_stored([p for _, _, p in parsed if not isinstance(p, LineError)])
+        for number, text, line in parsed:
+            try:
+                if isinstance(line, LineError):
+                    raise InputError(line.message)
+                self._decide(line)
+            except SlaEngineError as exc:
+                self._reject(number, text, error_text(exc))
+        self._write_planned()
+
+    def _reject(self, number: int, text: str, error: str) -> None:
+        self.counts.rejected += 1
+        self.rejects.append(Reject(number, error, text.rstrip("\r\n")))
+
+    def _decide(self, line: Line) -> None:
+        if isinstance(line, EventLine):
+            self._event(line.ticket_id, line.request)
+        elif isinstance(line, TicketLine):
+            self._ticket(line.request)
+        elif isinstance(line, GrantLine):
+            self._grant(line)
+        else:
+            self._subscription(line)
+
+    def _read_stored(self, lines: Iterable[Line]) -> None:
+        """The tickets the chunk names, their stored event ids, and the accounts' books."""
+        ids: set[str] = set()
+        accounts: set[str] = set()
+        for line in lines:
+            if isinstance(line, EventLine):
+                ids.add(line.ticket_id)
+            elif isinstance(line, TicketLine):
+                ids.add(line.request.id)
+                if line.request.account is not None:
+                    accounts.add(line.request.account)
+            else:
+                accounts.add(line.account)
+        for part in _batches(sorted(ids)):
+            for ticket in self.session.scalars(sa.select(Ticket).where(Ticket.id.in_(part))):
+                self.stored[ticket.id] = ticket
+                self.stored_events[ticket.id] = set()
+        for part in _batches(sorted(self.stored)):
+            rows = self.session.execute(
+                sa.select(TicketEvent.ticket_id, TicketEvent.event_id).where(
+                    TicketEvent.ticket_id.in_(part)
+                )
+            )
+            for ticket_id, event_id in rows:
+                self.stored_events[ticket_id].add(event_id)
+        self.writer.books.begin_chunk()
+        self.writer.books.load(self.session, accounts, self.now)
+
+    def _write_planned(self) -> None:
+        """Write what is decided but not yet written (before a single call reads it)."""
+        self._write_new()
+        self._write_appends()
+        self.writer.books.write(self.session, self.now)
+
+    # -- tickets ----------------------------------------------------------------------------
+
+    def _ticket(self, req: TicketCreate) -> None:
+        check_ticket_request(req, self.writer.policies)
+        new = self.new.get(req.id)
+        if new is not None or req.id in self.stored:
+            earlier = new.request if new is not None else self.stored[req.id]
+            self._repeat(req, earlier)
+            return
+        if not self.writer.bulk:
+            self._single(lambda: self.tickets.create_in_session(self.session, req, self.now))
+            self._stored_now(req.id)
+            self.counts.tickets += 1
+            return
+        calendar = getattr(req, "calendar", None)
+        if calendar is not None:
+            self.tickets.check_calendar(calendar)
+        if req.account is not None:
+            book = self._book(req.account)
+            drafts = plans.plan_submission(
+                book.ledger, req.account, req.id, req.policy, req.created_at, self.now
+            )
+            book.add(drafts)
+        legacy = legacy_flag(req.product, req.version, self.writer.config.products)
+        self.new[req.id] = NewTicket(req, legacy)
+        self.counts.tickets += 1
+
+    def _repeat(self, req: TicketCreate, earlier: Any) -> None:
+        """The same ticket again is a duplicate; another under a used id, a conflict."""
+        differing = [
+            name
+            for name, theirs in (
+                ("policy", earlier.policy),
+                ("created_at", earlier.created_at),
+                ("account", earlier.account),
+                ("product", earlier.product),
+                ("version", earlier.version),
+                ("calendar", _initial_calendar(earlier)),
+            )
+            if getattr(req, name, None) != theirs
+        ]
+        if differing:
+            raise Conflict(
+                f"ticket {req.id!r} already exists with a different {', '.join(differing)}",
+                field="id",
+                value=req.id,
+            )
+        self.counts.duplicates += 1
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _event(self, ticket_id: str, req: EventCreate) -> None:
+        check_event_request(req, self.writer.policies)
+        new = self.new.get(ticket_id)
+        seen = new.event_ids if new is not None else self.stored_events.get(ticket_id)
+        if seen is None:
+            raise NotFound(f"no ticket {ticket_id!r}", field="ticket_id", value=ticket_id)
+        if req.event_id in seen:
+            self.counts.duplicates += 1
+            return
+        ticket = new.request if new is not None else self.stored[ticket_id]
+        created_at = ticket.created_at.astimezone(UTC)  # as stored
+        if req.occurred_at < created_at:
+            raise InputError(
+                f"occurred_at {req.occurred_at.isoformat()} is before the ticket's created_at "
+                f"{created_at.isoformat()}",
+                field="occurred_at",
+                value=req.occurred_at.isoformat(),
+            )
+        if req.type == "calendar_changed" and req.data.get("calendar") is not None:
+            self.tickets.check_calendar(req.data["calendar"])
+        if req.type in CREDIT_EVENT_TYPES or not self.writer.bulk:
+            self._single_event(ticket_id, req)
+            return
+        if new is not None:
+            new.events.append(req)
+            self.new_events.append((ticket_id, req))
+        else:
+            self.appends.setdefault(ticket_id, []).append(req)
+        seen.add(req.event_id)
+        self.counts.events += 1
+
+    def _single_event(self, ticket_id: str, req: EventCreate) -> None:
+        """An event through the ticket service (it may move credits or open a ticket)."""
+        self._write_planned()
+        answer = self._single(
+            lambda: self.tickets.add_event_in_session(self.session, ticket_id, req, self.now)
+        )
+        self.stored_events[ticket_id].add(req.event_id)
+        if answer.get("duplicate"):
+            self.counts.duplicates += 1
+            return
+        self.counts.events += 1
+        if req.type in CREDIT_EVENT_TYPES:
+            account = getattr(self.stored.get(ticket_id), "account", None)
+            if account is not None:  # the call may have appended to its ledger
+                self.writer.books.drop(account)
+            new_id = req.data.get("new_ticket_id") if req.type == "split" else None
+            if isinstance(new_id, str):
+                self._stored_now(new_id)
+
+    def _single(self, call: Callable[[], T]) -> T:
+        """A single call in a savepoint: its error leaves nothing behind."""
+        with self.session.begin_nested():
+            return call()
+
+    def _stored_now(self, ticket_id: str) -> None:
+        self.stored_events.setdefault(ticket_id, set())
+        ticket = self.session.get(Ticket, ticket_id)
+        if ticket is not None:
+            self.stored[ticket_id] = ticket
+
+    # -- credits ----------------------------------------------------------------------------
+
+    def _book(self, account: str) -> credit_books.Book:
+        books = self.writer.books
+        if account not in books.loaded:
+            books.load(self.session, [account], self.now)
+        return books.book(account)
+
+    def _grant(self, line: GrantLine) -> None:
+        book = self._book(line.account)
+        signature, draft = credit_books.plan_grant(book, line)
+        if self._repeated(line.account, signature, book):
+            return
+        book.add([draft])
+        self.counts.grants += 1
+
+    def _subscription(self, line: SubscriptionLine) -> None:
+        book = self._book(line.account)
+        signature, draft = credit_books.plan_subscription(book, line)
+        if self._repeated(line.account, signature, book):
+            return
+        book.add([draft])
+        self.counts.subscriptions += 1
+
+    def _repeated(self, account: str, signature: Any, book: credit_books.Book) -> bool:
+        seen = self.writer.requests_seen
+        seen[(account, signature)] += 1
+        if book.requests[signature] >= seen[(account, signature)]:
+            self.counts.duplicates += 1
+            return True
+        return False
+
+    # -- the bulk parts -----------------------------------------------------------------------
+
+    def _write_new(self) -> None:
+        """Insert the tickets planned so far with their events, metric rows and saved clocks;
+        then run the state hooks (timers, queue keys) once per ticket on its final state, and
+        write back what they changed on the ticket row (as the ORM flushes it for a single
+        call)."""
+        if not self.new:
+            return
+        now = self.now
+        ticket_rows = []
+        metric_rows: list[tuple[Any, ...]] = []
+        states = []
+        checkpoints: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for ticket_id, new in self.new.items():
+            ticket = self._transient(new.request, new.legacy)
+            state, taken = new_ticket_state(self.tickets, ticket, new.events, now)
+            if taken:
+                checkpoints[ticket_id] = taken
+            row = _row_of(ticket)
+            ticket_rows.append(row)
+            states.append((ticket, state, row))
+            metric_rows.extend(
+                (ticket_id, name, *(values[f] for f in METRIC_FIELDS), now)
+                for name, values in metric_values(state).items()
+            )
+            self.stored[ticket_id] = ticket
+            self.stored_events[ticket_id] = new.event_ids
+        insert_rows(self.session, TICKETS_TABLE, TICKET_COLUMNS, ticket_rows)
+        insert_rows(
+            self.session,
+            EVENTS_TABLE,
+            EVENT_COLUMNS,
+            (
+                (ticket_id, e.event_id, e.type, e.occurred_at, e.data, now)
+                for ticket_id, e in self.new_events
+            ),
+        )
+        insert_rows(self.session, METRICS_TABLE, METRIC_COLUMNS, metric_rows)
+        if checkpoints:
+            self._add_checkpoints(checkpoints)
+        items = [(ticket, state) for ticket, state, _ in states]
+        for step in self.writer.new_ticket_steps:
+            step(self.session, items, now)
+        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for ticket, _, before in states:
+            after = _row_of(ticket)
+            if after != before:
+                names = tuple(
+                    name
+                    for name, old, value in zip(TICKET_COLUMNS, before, after, strict=True)
+                    if old != value
+                )
+                values = dict(zip(TICKET_COLUMNS, after, strict=True))
+                changed.setdefault(names, []).append(
+                    {"b_id": ticket.id, **{f"b_{name}": values[name] for name in names}}
+                )
+        for names, rows in changed.items():
+            self.session.execute(
+                sa.update(TICKETS_TABLE)
+                .where(TICKETS_TABLE.c.id == sa.bindparam("b_id"))
+                .values({name: sa.bindparam(f"b_{name}") for name in names}),
+                rows,
+            )
+        self.session.flush()
+        self.new.clear()
+        self.new_events.clear()
+
+    def _add_checkpoints(self, taken: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
+        """Checkpoints of long new tickets, at the (occurred_at, seq) their events got."""
+        for ticket_id, points in taken.items():
+            events = self.new[ticket_id].events
+            query = sa.select(TicketEvent.event_id, TicketEvent.seq).where(
+                TicketEvent.ticket_id == ticket_id
+            )
+            seqs = {row.event_id: row.seq for row in self.session.execute(query)}
+            store.add_checkpoints(
+                self.session,
+                ticket_id,
+                [
+                    store.Checkpoint(
+                        (events[i - 1].occurred_at, seqs[events[i - 1].event_id]), state
+                    )
+                    for i, state in points
+                ],
+            )
+
+    def _write_appends(self) -> None:
+        """Insert the events waiting for stored tickets; refresh each ticket once."""
+        if not self.appends:
+            return
+        now = self.now
+        ids = sorted(self.appends)
+        for part in _batches(ids):  # lock them, in a stable order
+            self.session.execute(
+                sa.select(Ticket.id)
+                .where(Ticket.id.in_(part))
+                .order_by(Ticket.id)
+                .with_for_update()
+            ).all()
+        insert_rows(
+            self.session,
+            EVENTS_TABLE,
+            EVENT_COLUMNS,
+            (
+                (ticket_id, e.event_id, e.type, e.occurred_at, e.data, now)
+                for ticket_id in ids
+                for e in self.appends[ticket_id]
+            ),
+        )
+        for ticket_id in ids:
+            self.tickets.refresh_in_session(self.session, ticket_id, now)
+        self.appends.clear()
+
+    def _transient(self, req: TicketCreate, legacy: bool | None) -> Any:
+        """The ticket row as the clock and the hooks see it, before it is inserted."""
+        calendar = getattr(req, "calendar", None)
+        return NewTicketRow(
+            id=req.id,
+            policy=req.policy,
+            current_policy=req.policy,
+            created_at=req.created_at,
+            account=req.account,
+            product=req.product,
+            version=req.version,
+            legacy=legacy,
+            status="open",
+            received_at=self.now,
+            initial_calendar=calendar,
+            calendar=calendar,
+        )
+
+
+class NewTicketRow:
+    """A ticket row not inserted yet: its columns as attributes (the defaults of those not
+    given), read and set like the ORM row by the clock and the hooks, then inserted in bulk
+    (building ORM objects for a hundred thousand rows would cost more than inserting them)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(_COLUMN_DEFAULTS)
+        self.__dict__.update(values)
+
+
+def _column_defaults() -> dict[str, Any]:
+    defaults = {}
+    for column in TICKETS_TABLE.columns:
+        scalar = column.default is not None and column.default.is_scalar
+        defaults[column.key] = column.default.arg if scalar else None  # type: ignore[union-attr]
+    return defaults
+
+
+_COLUMN_DEFAULTS = _column_defaults()
+
+
+def new_ticket_state(
+    tickets: TicketService, ticket: Ticket, events: Sequence[EventCreate], now: datetime
+) -> tuple[Any, list[tuple[int, dict[str, Any]]]]:
+    """A new ticket's state now from its events, as `TicketService` stores it after them:
+    the saved clock (`ticket.clock_state`), the derived fields, and the checkpoints it takes
+    (the position of each in `events`, 1-based, with the clock saved there)."""
+    clocks = tickets.clocks
+    clock = clocks.begin(ticket)
+    log = [
+        Event(e.event_id, e.type, e.occurred_at, i, e.data) for i, e in enumerate(events, start=1)
+    ]
+    taken = []
+    for event in replay_order(log):
+        clock.apply(event)
+        if clock.applied % clocks.every == 0:
+            taken.append((event.seq, clocks.to_json(clock)))
+    if clock.last is None or clock.last <= now:
+        state = clock.replay.state(ticket.id, now)
+    else:  # an event dated after now: the state now leaves it out
+        rows = [StoredEvent(e.seq, e.event_id, e.type, e.occurred_at, e.data, now) for e in log]
+        state = tickets.evaluate_log(ticket, rows, now)
+    ticket.clock_state = clocks.to_json(clock)
+    ticket.status = state.status
+    ticket.current_policy = state.policy
+    ticket.calendar = state.calendar
+    return state, taken
+
+
+def _initial_calendar(ticket: Any) -> str | None:
+    if isinstance(ticket, Ticket | NewTicketRow):
+        calendar: str | None = ticket.initial_calendar  # type: ignore[union-attr]
+        return calendar
+    return getattr(ticket, "calendar", None)  # a TicketCreate
+
+
+def _row_of(ticket: Any) -> tuple[Any, ...]:
+    """Every column of a ticket row not inserted yet, in `TICKET_COLUMNS` order."""
+    values = ticket.__dict__
+    return tuple(values[name] for name in TICKET_COLUMNS)
+
+
+def _batches(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _IN_BATCH):
+        yield items[i : i + _IN_BATCH]

@@ -1,0 +1,75 @@
+"""core/times.py: the one home of now, the aware check, ISO text and epoch microseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sla_engine.core.times import (
+    EPOCH,
+    epoch_us,
+    from_epoch_us,
+    is_aware,
+    iso,
+    iso_utc,
+    require_aware,
+    timedelta_us,
+    utcnow,
+)
+from sla_engine.core.zoned_instant import ZonedInstant
+from sla_engine.errors import InputError
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_now_is_aware_utc() -> None:
+    now = utcnow()
+    assert now.tzinfo is UTC and abs(now - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_an_instant_needs_an_offset() -> None:
+    aware = datetime(2026, 11, 26, 9, 0, tzinfo=timezone(timedelta(hours=-7)))
+    assert require_aware(aware, "at") is aware
+    assert is_aware(aware) and not is_aware(datetime(2026, 11, 26, 9, 0))
+    with pytest.raises(InputError, match="at must carry a UTC offset") as naive:
+        require_aware(datetime(2026, 11, 26, 9, 0), "at")
+    assert (naive.value.field, naive.value.value) == ("at", "2026-11-26T09:00:00")
+    with pytest.raises(InputError, match="created_at must be a datetime"):
+        require_aware("2026-11-26T09:00:00Z", "created_at")
+
+
+def test_iso_text_keeps_the_offset_or_converts_to_utc() -> None:
+    local = datetime(2026, 11, 26, 9, 0, tzinfo=timezone(timedelta(hours=-7)))
+    assert iso(local) == "2026-11-26T09:00:00-07:00"
+    assert iso_utc(local) == "2026-11-26T16:00:00+00:00"
+    assert iso(None) is None and iso_utc(None) is None
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        EPOCH,
+        datetime(2026, 3, 8, 7, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK, fold=1),  # the repeated hour
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ],
+)
+def test_epoch_microseconds_are_exact_and_round_trip(moment: datetime) -> None:
+    us = epoch_us(moment)
+    assert us == (moment - EPOCH) // timedelta(microseconds=1)
+    assert from_epoch_us(us) == moment.astimezone(UTC)  # (an inter-zone == in a fold is False)
+
+
+def test_epoch_microseconds_of_a_subclass_come_from_its_wall_clock_and_offset() -> None:
+    first = ZonedInstant(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)
+    second = ZonedInstant(2026, 11, 1, 1, 30, tzinfo=NEW_YORK, fold=1)
+    early, late = epoch_us(first), epoch_us(second)
+    assert early is not None and late is not None and late - early == 3_600_000_000
+    assert epoch_us(datetime(2026, 1, 1)) is None
+
+
+def test_durations_as_exact_microseconds() -> None:
+    assert timedelta_us(timedelta(days=-1, microseconds=5)) == -86_400_000_000 + 5
+    assert timedelta_us(timedelta(hours=4)) == 14_400_000_000

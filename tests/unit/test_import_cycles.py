@@ -1,0 +1,119 @@
+"""No import circle inside sla_engine: dependencies point one way (docs/ARCHITECTURE.md).
+
+Read from the source with `ast`, nothing is imported. Every import counts, also one inside a
+function (a lazy import hides a circle from Python, not from the reader); imports under
+`if TYPE_CHECKING:` do not (they never run). `from package import name` depends on the
+submodule `package.name` when there is one, else on the package itself.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "sla_engine"
+ROOT = PACKAGE.name
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "migrations" not in p.parts}
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node except the bodies of `if TYPE_CHECKING:` blocks."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                yield child
+                yield from _runtime_nodes(child)
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
+def imports_of(name: str, path: Path, names: set[str]) -> set[str]:
+    """The sla_engine modules that module `name` imports."""
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".")
+                anchor = anchor if is_package else anchor[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.add(sub if sub in names else base)
+    return {m for m in found if m in names and m != name}
+
+
+# Known, to be removed (issue 9): the CLI's command modules import `app` from the package
+# that registers them; moving `app` into its own module (e.g. cli/app.py) ends the circle.
+KNOWN_EDGES = {(f"{ROOT}.cli.", f"{ROOT}.cli")}
+
+
+def known(source: str, target: str) -> bool:
+    return any(source.startswith(s) and target == t for s, t in KNOWN_EDGES)
+
+
+def import_graph() -> dict[str, set[str]]:
+    found = modules()
+    names = set(found)
+    return {
+        name: {t for t in imports_of(name, path, names) if not known(name, t)}
+        for name, path in found.items()
+    }
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """The modules `start` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = list(graph[start])
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph[node])
+    return seen
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others."""
+    reach = {node: reachable(graph, node) for node in graph}
+    groups = {
+        tuple(sorted(m for m in reach[node] if node in reach[m]))
+        for node in graph
+        if node in reach[node]
+    }
+    return sorted(list(group) for group in groups)
+
+
+def test_the_graph_sees_the_package() -> None:
+    graph = import_graph()
+    assert f"{ROOT}.composition" in graph
+    assert f"{ROOT}.credits.credit_service" in graph[f"{ROOT}.composition"]
+    assert f"{ROOT}.core.times" in graph[f"{ROOT}.credits.credit_service"]
+    assert f"{ROOT}.credits.store" in graph[f"{ROOT}.credits.housekeeping"]
+
+
+def test_the_checker_finds_a_circle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_circle_inside_sla_engine() -> None:
+    graph = import_graph()
+    found = cycles(graph)
+    detail = "; ".join(
+        " -> ".join(f"{m} ({', '.join(sorted(graph[m] & set(c)))})" for m in c) for c in found
+    )
+    assert not found, f"import circles (module (what it imports in the circle)): {detail}"
