@@ -38,6 +38,22 @@ class _IsoTime:
         return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at each record (as `logging.lastResort` does), so a
+    replaced or captured stderr never leaves the handler writing to a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class TextFormatter(_IsoTime, logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,7 +87,7 @@ def configure_logging(level: str = "info", *, access_log: bool = False) -> None:
     Idempotent (a worker process of `serve --workers` calls it again). uvicorn's access log
     (one line per request) stays off unless `access_log`.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(JsonLineFormatter() if log_format() == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -91,7 +91,7 @@ def _parse(raw: bytes) -> tuple[list[Any], list[Any]]:
     """The two item lists; the shape around the items is checked here, the items by the run."""
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise _invalid("body", None, f"malformed JSON: {exc}", kind="json_invalid") from None
     if not isinstance(body, dict):
         raise _invalid("body", body, "must be a JSON object", kind="dict_type")

@@ -178,12 +178,9 @@ async def deadlines_batch(request: Request) -> Response:
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: too deep
         sample = raw[:80].decode("utf-8", "replace")
         raise invalid("body", sample, f"malformed JSON: {exc}") from None
-    except RecursionError:
-        sample = raw[:80].decode("utf-8", "replace")
-        raise invalid("body", sample, "malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise invalid("body", doc, "must be a JSON object {calendar, items}")
     return doc
