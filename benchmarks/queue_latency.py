@@ -127,15 +127,15 @@ def fixture_rows(count: int, now: datetime, seed: int = 7) -> Iterator[tuple[Row
             running = [m for m in rows if m["stopped_at"] is None]
             ticking = [m["breach_at"] for m in running if m["status"] != "paused"]
             key = min(ticking, default=PAUSED if running else NO_BREACH)
+            names = sorted({m["calendar"] for m in running})
             calendars.extend(
                 {
                     "ticket_id": ticket_id,
-                    "calendar": name,
-                    "status": status,
+                    "calendar": n,
                     "queue_breach_at": key,
                     "created_at": created,
                 }
-                for name in sorted({m["calendar"] for m in running})
+                for n in names
             )
             tickets.append(
                 {
@@ -153,6 +153,7 @@ def fixture_rows(count: int, now: datetime, seed: int = 7) -> Iterator[tuple[Row
                     "stopped_late": any(
                         m["stopped_at"] is not None and m["status"] == "breached" for m in rows
                     ),
+                    "queue_calendars": "\n".join(names),
                 }
             )
             metrics.extend(rows)

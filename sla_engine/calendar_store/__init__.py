@@ -74,6 +74,7 @@ class CalendarStore:
         scheduler = BackgroundScheduler(timezone=UTC)
         jobs: list[tuple[str, Callable[[], object]]] = [(FILES_JOB, self.files.sync)]
         if self.replanner is not None:
+            self.replanner.stopping.clear()
             jobs.append((REPLAN_JOB, self.replanner.run_pending))
         for job_id, work in jobs:
             scheduler.add_job(
@@ -100,6 +101,8 @@ class CalendarStore:
             log.debug("wake ignored", exc_info=True)
 
     def stop(self) -> None:
+        if self.replanner is not None:
+            self.replanner.stopping.set()  # a re-plan stops after its batch in flight
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=True)

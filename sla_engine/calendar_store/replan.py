@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -67,6 +68,8 @@ class Replanner:
         self.batch = batch
         self.lease = lease
         self.owner = owner or worker_name()
+        self.stopping = threading.Event()
+        """Set to stop after the batch in flight (the job resumes later from its cursor)."""
 
     def pending(self) -> int:
         """Unfinished jobs (read without taking SQLite's writer lock)."""
@@ -83,11 +86,12 @@ class Replanner:
         total = 0
         if not self.pending():
             return 0
-        while True:
+        while not self.stopping.is_set():
             job = self._claim()
             if job is None:
                 return total
             total += self.run_job(job)
+        return total
 
     def run_job(self, job: ReplanJob) -> int:
         started = time.monotonic()
@@ -103,6 +107,15 @@ class Replanner:
             )
         cursor, done = job.cursor, 0
         while True:
+            if self.stopping.is_set():
+                log.info(
+                    "calendar %s version %d: re-plan paused after ticket %r (stopping)",
+                    job.calendar,
+                    job.version,
+                    cursor,
+                )
+                self._release(job)
+                return done
             try:
                 step = self._batch(job, cursor)
             except (IntegrityError, OperationalError) as exc:
@@ -129,6 +142,14 @@ class Replanner:
             time.monotonic() - started,
         )
         return done
+
+    def _release(self, job: ReplanJob) -> None:
+        """Give the lease up, so another process resumes the job at once."""
+        try:
+            with self.sessions.begin() as session:
+                store.release_replan(session, job, self.owner)
+        except OperationalError:
+            log.debug("lease release failed; it runs out by itself", exc_info=True)
 
     def _claim(self) -> ReplanJob | None:
         now = self.clock()

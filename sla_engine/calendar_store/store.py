@@ -246,6 +246,15 @@ def advance_replan(
     return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
+def release_replan(session: Session, job: ReplanJob, owner: str) -> None:
+    r = CalendarReplan
+    session.execute(
+        sa.update(r)
+        .where(r.id == job.id, r.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
 def finish_replan(session: Session, job: ReplanJob, owner: str, now: datetime) -> bool:
     r = CalendarReplan
     done = session.execute(

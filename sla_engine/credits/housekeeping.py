@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
+from sla_engine.core.times import utcnow
 from sla_engine.credits import store
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def start_housekeeping(
         IntervalTrigger(days=1, timezone="UTC"),
         args=(maker, clock),
         id="credit-housekeeping",
-        next_run_time=datetime.now(UTC),
+        next_run_time=utcnow(),
         coalesce=True,
         max_instances=1,
         misfire_grace_time=int(HOUSEKEEPING_EVERY.total_seconds()),

@@ -33,6 +33,7 @@ import certifi
 import httpx
 import standardwebhooks
 
+from sla_engine.core.times import utcnow
 from sla_engine.errors import ConfigError
 
 WHSEC_PREFIX = "whsec_"
@@ -178,7 +179,7 @@ class HttpSender:
         self._tls: ssl.SSLContext | None = None
 
     def post(self, url: str, body: str, headers: dict[str, str]) -> Outcome:
-        now = datetime.now(UTC)
+        now = utcnow()
         origin = _origin(url)
         if origin.proxied:
             return self._post_via_proxy(url, body, headers, now)

@@ -137,7 +137,7 @@ class EscalationEngine:
                 id=job_id,
                 max_instances=1,
                 coalesce=True,
-                next_run_time=datetime.now(UTC),
+                next_run_time=utcnow(),
             )
         scheduler.add_job(
             self._guarded(self.prune),
@@ -159,7 +159,7 @@ class EscalationEngine:
             return
         for job_id in (FIRE_JOB, DELIVER_JOB):
             try:
-                scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+                scheduler.modify_job(job_id, next_run_time=utcnow())
             except Exception:  # the scheduler may be shutting down; polling covers it
                 log.debug("wake ignored", exc_info=True)
 

@@ -274,8 +274,9 @@ class _Chunk:
             self.tickets.check_calendar(calendar)
         if req.account is not None:
             book = self._book(req.account)
+            created_at = req.created_at.astimezone(UTC)  # the stored row's, as hooks see it
             drafts = plans.plan_submission(
-                book.ledger, req.account, req.id, req.policy, req.created_at, self.now
+                book.ledger, req.account, req.id, req.policy, created_at, self.now
             )
             book.add(drafts)
         legacy = legacy_flag(req.product, req.version, self.writer.config.products)
@@ -520,7 +521,7 @@ class _Chunk:
             id=req.id,
             policy=req.policy,
             current_policy=req.policy,
-            created_at=req.created_at,
+            created_at=req.created_at.astimezone(UTC),  # as stored
             account=req.account,
             product=req.product,
             version=req.version,
@@ -574,7 +575,8 @@ def new_ticket_state(
     else:  # an event dated after now: the state now leaves it out
         rows = [StoredEvent(e.seq, e.event_id, e.type, e.occurred_at, e.data, now) for e in log]
         state = tickets.evaluate_log(ticket, rows, now)
-    ticket.clock_state = clocks.to_json(clock)
+    # as `TicketService._store` saves it: with the metric rows as written
+    ticket.clock_state = clocks.to_json(clock, store.encoded_metric_rows(metric_values(state)))
     ticket.status = state.status
     ticket.current_policy = state.policy
     ticket.calendar = state.calendar

@@ -47,7 +47,9 @@ _SUBMISSIONS = (CONSUMPTION, COVERED_BY_SUBSCRIPTION, EMERGENCY_PURCHASE)
 class _Item:
     """One group of lines, sorted by where the engine recorded it."""
 
-    key: tuple[datetime, int, str, int]
+    # (recorded_at, 0, ledger entry id, 1 for a split's child, "") for what the ledger
+    # places; (received_at, 1, 1 for a split's child, 0, ticket id) for the other tickets
+    key: tuple[datetime, int, int, int, str]
     ticket_id: str = field(compare=False, default="")
     from_seq: int = field(compare=False, default=0)  # events with from_seq <= seq < to_seq
     to_seq: int | None = field(compare=False, default=None)
@@ -95,12 +97,17 @@ def _plan(
         first = ledgers.anchors.get(ticket_id)
         split = children.get(ticket_id)
         with_ticket = not (split is not None and split[0] in tickets)
-        key = (first[0], 0, "", first[1]) if first else (received, 1, ticket_id, 0)
+        # a split's child shares the split's ledger entry: it goes after the split
+        after_split = 0 if split is None else 1
+        if first:
+            key = (first[0], 0, first[1], after_split, "")
+        else:
+            key = (received, 1, after_split, 0, ticket_id)
         start_seq = 0
         for seq, (when, entry_id) in cuts.get(ticket_id, ()):
             items.append(_Item(key, ticket_id, start_seq, seq, with_ticket))
             with_ticket = False
-            key, start_seq = (when, 0, "", entry_id), seq
+            key, start_seq = (when, 0, entry_id, 0, ""), seq
         items.append(_Item(key, ticket_id, start_seq, None, with_ticket))
     items.sort()
     return items, ledgers.expiries
@@ -110,7 +117,9 @@ def _window(
     session: Session, start: datetime | None, end: datetime | None
 ) -> dict[str, tuple[str | None, datetime]]:
     """The tickets created in [start, end): id -> (account, received_at)."""
-    query = sa.select(Ticket.id, Ticket.account, Ticket.received_at)
+    query = sa.select(Ticket.id, Ticket.account, Ticket.received_at).order_by(
+        Ticket.received_at, Ticket.id
+    )
     if start is not None:
         query = query.where(Ticket.created_at >= start)
     if end is not None:
@@ -145,7 +154,7 @@ def _read_ledgers(session: Session, accounts: Sequence[str]) -> _Ledgers:
             lots[e.id] = e
             line = _ledger_line(e, lots)
             if line is not None:
-                found.lines.append(_Item((e.recorded_at, 0, "", e.id), line=line))
+                found.lines.append(_Item((e.recorded_at, 0, e.id, 0, ""), line=line))
             if e.ticket_id is not None:
                 _note_ticket_entry(found, e)
     return found

@@ -4,8 +4,8 @@ A ticket the chunk creates has no timer rows and no queue calendar rows yet, so 
 read of them can be skipped and its inserts made together:
 
 - the escalation timer hook plans each metric with no rows (`sync_metric(rows=[])`);
-- the queue hook's keys go on the ticket row, and its calendar rows are inserted in one
-  statement (what `QueueHook.on_state` writes for a ticket without calendar rows);
+- the queue hook's keys go on the ticket row (`ticket_queue.keys.set_keys`, as the hook puts
+  them), and the calendar rows of all the new tickets are inserted in one statement;
 - any other hook runs its own `on_state`, one ticket at a time.
 
 `tests/integration/test_import_equivalence.py` holds the result to single calls'.
@@ -23,10 +23,10 @@ from sla_engine.core.clock import TicketState
 from sla_engine.escalation.timers import EscalationTimerHook
 from sla_engine.ingest.bulk_rows import insert_rows
 from sla_engine.ticket_queue import QueueHook
-from sla_engine.ticket_queue.keys import CALENDARS, queue_keys
+from sla_engine.ticket_queue.keys import CALENDARS, queue_keys, set_keys
 
 NewStates = Sequence[tuple[Any, TicketState]]
-_CALENDAR_COLUMNS = ("ticket_id", "calendar", "status", "queue_breach_at", "created_at")
+_CALENDAR_COLUMNS = ("ticket_id", "calendar", "queue_breach_at", "created_at")
 
 
 def for_new_tickets(hooks: Sequence[Any]) -> list[Callable[[Session, NewStates, datetime], None]]:
@@ -59,16 +59,12 @@ def _timers(hook: EscalationTimerHook) -> Callable[[Session, NewStates, datetime
 
 
 def _queue_keys(session: Session, items: NewStates, now: datetime) -> None:
-    rows: list[tuple[Any, ...]] = []
+    rows: list[dict[str, Any]] = []
     for ticket, state in items:
-        keys = queue_keys(state)
-        ticket.queue_breach_at = keys.queue_breach_at
-        ticket.stopped_late = keys.stopped_late
-        rows.extend(
-            (ticket.id, name, state.status, keys.queue_breach_at, ticket.created_at)
-            for name in sorted(keys.calendars)
-        )
-    insert_rows(session, CALENDARS, _CALENDAR_COLUMNS, rows)
+        rows.extend(set_keys(ticket, queue_keys(state)))
+    if rows:
+        columns = tuple(rows[0])
+        insert_rows(session, CALENDARS, columns, [tuple(r[c] for c in columns) for r in rows])
 
 
 def _one_by_one(hook: Any) -> Callable[[Session, NewStates, datetime], None]:

@@ -1,4 +1,4 @@
-"""The operator's queue: `GET /v1/tickets` (SPEC section 7).
+"""The operator's queue: `GET /v1/tickets`, tickets by time to breach in keyset pages.
 
 - `keys`: the ticket row's queue keys and the hook that writes them in each ticket write;
 - `listing`: the checked request and its opaque keyset cursor (pure);

@@ -11,7 +11,8 @@ From the SLA state a write stores, the ticket row gets (both indexed):
 
 So the ticket is breached at `now` exactly when `queue_breach_at < now or stopped_late`, with
 no write needed when a deadline passes. Each calendar in which a running metric accrues gets a
-`ticket_queue_calendars` row carrying the same keys, for the `calendar=` filter.
+`ticket_queue_calendars` row carrying the same key, for the `calendar=` filter; the ticket
+row's `queue_calendars` lists them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, update
 from sqlalchemy.orm import Session
 
 from sla_engine.core.clock import TicketState
@@ -51,8 +52,9 @@ def queue_keys(state: TicketState) -> QueueKeys:
 class QueueHook:
     """Writes the queue keys in the ticket write's own transaction.
 
-    The ticket row's keys go through the ORM, which flushes only what changed; the calendar
-    rows are read (one primary-key range) and rewritten only when they differ.
+    The ticket row's keys go through the ORM, which flushes only what changed. The calendar
+    rows are rewritten only when the row's keys or its calendars changed, judged from the
+    ticket row itself (`queue_calendars` names the rows there are), so nothing is read back.
     """
 
     def on_create(self, session: Session, ticket: Ticket, request: Any, now: datetime) -> None:
@@ -63,52 +65,39 @@ class QueueHook:
 
     def on_state(self, session: Session, ticket: Ticket, state: TicketState, now: datetime) -> None:
         keys = queue_keys(state)
-        if ticket.queue_breach_at != keys.queue_breach_at:
-            ticket.queue_breach_at = keys.queue_breach_at
-        if ticket.stopped_late != keys.stopped_late:
-            ticket.stopped_late = keys.stopped_late
-        sync_calendars(session, ticket.id, state.status, ticket.created_at, keys)
+        before = (ticket.queue_breach_at, ticket.queue_calendars)
+        rows = set_keys(ticket, keys)
+        key_before, calendars_before = before
+        if ticket.queue_calendars != calendars_before:
+            if calendars_before:
+                session.execute(delete(CALENDARS).where(CALENDARS.c.ticket_id == ticket.id))
+            if rows:
+                session.execute(insert(CALENDARS), rows)
+        elif rows and ticket.queue_breach_at != key_before:
+            session.execute(
+                update(CALENDARS)
+                .where(CALENDARS.c.ticket_id == ticket.id)
+                .values(queue_breach_at=keys.queue_breach_at)
+            )
 
 
-def sync_calendars(
-    session: Session, ticket_id: str, status: str, created_at: datetime, keys: QueueKeys
-) -> None:
-    """Make the ticket's `ticket_queue_calendars` rows those of `keys`."""
-    stored = {
-        row.calendar: (row.status, row.queue_breach_at)
-        for row in session.execute(
-            select(CALENDARS.c.calendar, CALENDARS.c.status, CALENDARS.c.queue_breach_at).where(
-                CALENDARS.c.ticket_id == ticket_id
-            )
-        )
-    }
-    wanted = (status, keys.queue_breach_at)
-    gone = [name for name in stored if name not in keys.calendars]
-    if gone:
-        session.execute(
-            delete(CALENDARS).where(
-                CALENDARS.c.ticket_id == ticket_id, CALENDARS.c.calendar.in_(gone)
-            )
-        )
-    changed = [name for name in keys.calendars if name in stored and stored[name] != wanted]
-    if changed:
-        session.execute(
-            update(CALENDARS)
-            .where(CALENDARS.c.ticket_id == ticket_id, CALENDARS.c.calendar.in_(changed))
-            .values(status=status, queue_breach_at=keys.queue_breach_at)
-        )
-    added = [name for name in keys.calendars if name not in stored]
-    if added:
-        session.execute(
-            insert(CALENDARS),
-            [
-                {
-                    "ticket_id": ticket_id,
-                    "calendar": name,
-                    "status": status,
-                    "queue_breach_at": keys.queue_breach_at,
-                    "created_at": created_at,
-                }
-                for name in sorted(added)
-            ],
-        )
+def set_keys(ticket: Any, keys: QueueKeys) -> list[dict[str, Any]]:
+    """Put `keys` on the ticket row (ORM object or any object with its attributes); the
+    `ticket_queue_calendars` rows that go with them. The bulk import path uses this too."""
+    if ticket.queue_breach_at != keys.queue_breach_at:
+        ticket.queue_breach_at = keys.queue_breach_at
+    if ticket.stopped_late != keys.stopped_late:
+        ticket.stopped_late = keys.stopped_late
+    names = sorted(keys.calendars)
+    listed = "\n".join(names)
+    if ticket.queue_calendars != listed:
+        ticket.queue_calendars = listed
+    return [
+        {
+            "ticket_id": ticket.id,
+            "calendar": name,
+            "queue_breach_at": keys.queue_breach_at,
+            "created_at": ticket.created_at,
+        }
+        for name in names
+    ]

@@ -1,4 +1,4 @@
-"""`TicketQueue`: a page of the operator's queue (SPEC section 7) in one read transaction."""
+"""`TicketQueue`: a page of the operator's queue (`GET /v1/tickets`) in one read transaction."""
 
 from __future__ import annotations
 

@@ -8,11 +8,12 @@ per wanted status (an `IN` list would make both databases sort every match), thr
   current_policy, queue_breach_at, id)`; with `breached=`, `(status, stopped_late,
   queue_breach_at, id)` (true: the overdue range `queue_breach_at < now` plus the rows
   stopped late after it; false: `stopped_late = false AND queue_breach_at >= now`); with
-  `calendar=`, `ticket_queue_calendars (calendar, status, queue_breach_at, ticket_id)`;
+  `calendar=`, one walk of `ticket_queue_calendars (calendar, queue_breach_at, ticket_id)`
+  (only open and pending tickets have running metrics);
 - `metric=` (breach order): the partial indexes of that metric's running rows, by
   `breach_at` while the clock runs, then the paused ones by ticket;
 - `order=-created_at`: `(status, created_at, id)` backwards, or `ticket_queue_calendars
-  (calendar, status, created_at, ticket_id)`.
+  (calendar, created_at, ticket_id)`.
 
 The other filters are checked on the rows each walk meets (`metric=` and `calendar=` look the
 ticket's metric rows up by primary key). After a cursor, a walk starts at `key >= k AND (key >
@@ -61,6 +62,7 @@ _NOW = bindparam("now", type_=UTCDateTime())
 _BREACH_BEFORE = bindparam("breach_before", type_=UTCDateTime())
 _AFTER_KEY = bindparam("after_key", type_=UTCDateTime())
 _AFTER_ID = bindparam("after_id", type_=String())
+_FLOOR = bindparam("floor", type_=UTCDateTime())  # the later of now and the cursor's key
 # PAUSED as a column of the paused metrics' walk: typed in SQL too (an untyped literal cannot
 # share a UNION column with timestamps on PostgreSQL; SQLite keeps its text form).
 _PAUSED_KEY = type_coerce(
@@ -97,7 +99,9 @@ class Walk:
     """One index walk: the rows it reads, its key and id columns, its own conditions.
 
     `queue_key` is the ticket's `queue_breach_at` as the walk reads it; a walk whose key is a
-    constant orders by ticket id alone (so that its index gives the order).
+    constant orders by ticket id alone (so that its index gives the order). A walk `from_now`
+    starts at `now`, or after a cursor at the later of `now` and the cursor's key: one lower
+    bound (SQLite ranges an index on one of two and checks the other on every row between).
     """
 
     source: FromClause
@@ -106,6 +110,7 @@ class Walk:
     conditions: tuple[ColumnElement[bool], ...]
     queue_key: Any = TICKETS.c.queue_breach_at
     constant_key: bool = False
+    from_now: bool = False  # starts at `key >= now`
 
 
 def shape_of(listing: Listing) -> Shape:
@@ -131,6 +136,7 @@ def page_params(listing: Listing, now: datetime) -> dict[str, Any]:
         "breach_before": listing.breach_before,
         "after_key": None if after is None else after.key,
         "after_id": None if after is None else after.ticket_id,
+        "floor": now if after is None else max(now, after.key),
     }
 
 
@@ -171,7 +177,10 @@ def _select(shape: Shape, walk: Walk) -> Select[Any]:
         .where(*walk.conditions, *_residual(shape, walk))
     )
     if shape.after:
-        query = query.where(_after(walk.key, walk.ticket_id, shape.descending))
+        floor = _FLOOR if walk.from_now else _AFTER_KEY
+        query = query.where(_after(walk.key, walk.ticket_id, shape.descending, floor))
+    elif walk.from_now:
+        query = query.where(walk.key >= _NOW)
     order = _ordering(walk.key, walk.ticket_id, shape.descending)
     return query.order_by(*order[walk.constant_key :]).limit(shape.limit + 1)
 
@@ -180,36 +189,41 @@ def _walks(shape: Shape) -> list[Walk]:
     if shape.metric is not None and shape.order == BREACH_ORDER:
         return _metric_walks(shape)
     if shape.calendar:
-        return [_calendar_walk(shape, status) for status in shape.statuses]
+        return [_calendar_walk(shape)]
     if shape.order != BREACH_ORDER:
         return [_ticket_walk(TICKETS.c.created_at, status) for status in shape.statuses]
     key = TICKETS.c.queue_breach_at
     if shape.breached is True:
         overdue = [_ticket_walk(key, status, key < _NOW) for status in shape.statuses]
         late = [
-            _ticket_walk(key, status, TICKETS.c.stopped_late == true(), key >= _NOW)
+            _ticket_walk(key, status, TICKETS.c.stopped_late == true(), from_now=True)
             for status in shape.statuses
         ]
         return overdue + late
     if shape.breached is False:
         return [
-            _ticket_walk(key, status, TICKETS.c.stopped_late == false(), key >= _NOW)
+            _ticket_walk(key, status, TICKETS.c.stopped_late == false(), from_now=True)
             for status in shape.statuses
         ]
     return [_ticket_walk(key, status) for status in shape.statuses]
 
 
-def _ticket_walk(key: Any, status: str, *conditions: ColumnElement[bool]) -> Walk:
-    return Walk(TICKETS, key, TICKETS.c.id, (TICKETS.c.status == status, *conditions))
+def _ticket_walk(
+    key: Any, status: str, *conditions: ColumnElement[bool], from_now: bool = False
+) -> Walk:
+    status_is = TICKETS.c.status == status
+    return Walk(TICKETS, key, TICKETS.c.id, (status_is, *conditions), from_now=from_now)
 
 
-def _calendar_walk(shape: Shape, status: str) -> Walk:
+def _calendar_walk(shape: Shape) -> Walk:
+    """The tickets with a running metric in the calendar: all open or pending (a running
+    metric stops when its ticket is solved or closed), so one walk serves every status."""
     key = CALENDARS.c.queue_breach_at if shape.order == BREACH_ORDER else CALENDARS.c.created_at
     return Walk(
         CALENDARS.join(TICKETS, TICKETS.c.id == CALENDARS.c.ticket_id),
         key,
         CALENDARS.c.ticket_id,
-        (CALENDARS.c.calendar == bindparam("calendar"), CALENDARS.c.status == status),
+        (CALENDARS.c.calendar == bindparam("calendar"), TICKETS.c.status.in_(shape.statuses)),
         queue_key=CALENDARS.c.queue_breach_at,
     )
 
@@ -276,10 +290,12 @@ def _runs(metric: str, breach_before: bool) -> ColumnElement[bool]:
     return exists().where(*conditions)
 
 
-def _after(key: Any, ticket_id: Any, descending: bool) -> ColumnElement[bool]:
+def _after(key: Any, ticket_id: Any, descending: bool, bound: Any) -> ColumnElement[bool]:
+    """After the cursor's (key, id): a range from `bound` (the cursor's key, or a later one
+    the walk starts at anyway) and the tie on the key broken by id."""
     if descending:
-        return and_(key <= _AFTER_KEY, or_(key < _AFTER_KEY, ticket_id < _AFTER_ID))
-    return and_(key >= _AFTER_KEY, or_(key > _AFTER_KEY, ticket_id > _AFTER_ID))
+        return and_(key <= bound, or_(key < _AFTER_KEY, ticket_id < _AFTER_ID))
+    return and_(key >= bound, or_(key > _AFTER_KEY, ticket_id > _AFTER_ID))
 
 
 def _ordering(key: Any, ticket_id: Any, descending: bool) -> list[Any]:

@@ -101,12 +101,13 @@ _EVENT_COLUMNS = (
 _TICKET_ROW = select(TICKETS_TABLE).where(TICKETS_TABLE.c.id == bindparam("ticket_id"))
 _TICKET_ROW_LOCKED = _TICKET_ROW.with_for_update()
 _INSERT_TICKET = insert(TICKETS_TABLE).returning(*TICKETS_TABLE.c)
+# SET takes the columns of the parameters given (one cached form per set of columns).
+_UPDATE_TICKET = update(TICKETS_TABLE).where(TICKETS_TABLE.c.id == bindparam("b_id"))
 _EVENTS_OF_TICKET = (
     select(*_EVENT_COLUMNS)
     .where(TicketEvent.ticket_id == bindparam("ticket_id"))
     .order_by(TicketEvent.seq)
 )
-_INSERT_EVENT = EVENTS_TABLE.insert().returning(EVENTS_TABLE.c.seq)
 _METRICS_OF_TICKET = select(
     METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS)
 ).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
@@ -129,13 +130,13 @@ def find_ticket(session: Session, ticket_id: str, *, lock: bool = False) -> Load
     """The ticket row (locked for the transaction with ``lock``), or None. One plain query:
     no ORM identity, no flush."""
     query = _TICKET_ROW_LOCKED if lock else _TICKET_ROW
-    row = session.execute(query, {"ticket_id": ticket_id}).mappings().first()
+    row = session.connection().execute(query, {"ticket_id": ticket_id}).mappings().first()
     return None if row is None else _loaded(row)
 
 
 def insert_ticket(session: Session, values: Mapping[str, Any]) -> LoadedTicket:
     """Insert a ticket row (column defaults fill the rest)."""
-    row = session.execute(_INSERT_TICKET, dict(values)).mappings().one()
+    row = session.connection().execute(_INSERT_TICKET, dict(values)).mappings().one()
     return _loaded(row)
 
 
@@ -147,7 +148,7 @@ def save_ticket(session: Session, loaded: LoadedTicket) -> None:
     }
     if not changed:
         return
-    session.execute(update(TICKETS_TABLE).where(TICKETS_TABLE.c.id == ticket.id).values(changed))
+    session.connection().execute(_UPDATE_TICKET, {"b_id": ticket.id, **changed})
     stored.update(changed)
     cached = session.identity_map.get(identity_key(Ticket, ticket.id))
     if cached is not None:  # an ORM copy loaded by the caller: read it again when used
@@ -163,30 +164,6 @@ def event_rows(session: Session, ticket_id: str) -> list[StoredEvent]:
     """The ticket's log in arrival order, as plain values (one query, no ORM objects)."""
     rows = session.execute(_EVENTS_OF_TICKET, {"ticket_id": ticket_id})
     return [StoredEvent(*r) for r in rows]
-
-
-def insert_event(
-    session: Session,
-    ticket_id: str,
-    event_id: str,
-    type_: str,
-    occurred_at: datetime,
-    data: Mapping[str, Any],
-    now: datetime,
-) -> StoredEvent:
-    """Append an event to the log; its `seq` is the arrival position."""
-    seq = session.execute(
-        _INSERT_EVENT,
-        {
-            "ticket_id": ticket_id,
-            "event_id": event_id,
-            "type": type_,
-            "occurred_at": occurred_at,
-            "data": dict(data),
-            "received_at": now,
-        },
-    ).scalar_one()
-    return StoredEvent(seq, event_id, type_, occurred_at, dict(data), now)
 
 
 # One statement on both databases (SQLAlchemy's dialect `insert().on_conflict_do_nothing()`
@@ -218,22 +195,30 @@ def insert_new_event(
     """Append an event unless its event_id is stored for the ticket (then None): one
     statement either way."""
     values = dict(data)
-    seq = session.execute(
-        _INSERT_NEW_EVENT,
-        {
-            "ticket_id": ticket_id,
-            "event_id": event_id,
-            "type": type_,
-            "occurred_at": occurred_at,
-            "data": values,
-            "received_at": now,
-        },
-    ).scalar()
+    seq = (
+        session.connection()
+        .execute(
+            _INSERT_NEW_EVENT,
+            {
+                "ticket_id": ticket_id,
+                "event_id": event_id,
+                "type": type_,
+                "occurred_at": occurred_at,
+                "data": values,
+                "received_at": now,
+            },
+        )
+        .scalar()
+    )
     return None if seq is None else StoredEvent(seq, event_id, type_, occurred_at, values, now)
 
 
 def find_event(session: Session, ticket_id: str, event_id: str) -> StoredEvent | None:
-    row = session.execute(_EVENT_BY_ID, {"ticket_id": ticket_id, "event_id": event_id}).first()
+    row = (
+        session.connection()
+        .execute(_EVENT_BY_ID, {"ticket_id": ticket_id, "event_id": event_id})
+        .first()
+    )
     return None if row is None else StoredEvent(*row)
 
 
@@ -357,9 +342,9 @@ def store_metrics(
     ]
     gone = [name for name in stored if name not in wanted]
     if added:
-        session.execute(insert(table), added)
+        session.connection().execute(insert(table), added)
     if changed:
-        session.execute(_UPDATE_METRIC, changed)
+        session.connection().execute(_UPDATE_METRIC, changed)
     if gone:
         session.execute(
             delete(table).where(table.c.ticket_id == ticket_id, table.c.metric.in_(gone))

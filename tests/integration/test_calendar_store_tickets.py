@@ -217,3 +217,38 @@ def _toml(definition: dict[str, Any]) -> str:
         f'name = "{definition["name"]}"\ntimezone = "{definition["timezone"]}"\n\n'
         f'[hours]\n{hours}\n\n[holidays]\ncountry = "US"\nsubdiv = "AZ"\n'
     )
+
+
+def test_a_stopped_replan_gives_its_lease_up_and_another_process_resumes(desk: Desk) -> None:
+    from sla_engine.calendar_store.models import CalendarReplan
+    from sla_engine.calendar_store.replan import Replanner
+
+    for index in range(30):
+        desk.open(f"T-{index:02d}", "standard", phx(2, 12))
+    desk.change()
+    store = desk.services.calendar_store
+    assert store is not None and store.replanner is not None
+    first = store.replanner
+    first.batch = 5
+    calls = []
+
+    def refresh(session: Any, ticket_id: str, now: datetime) -> Any:
+        calls.append(ticket_id)
+        if len(calls) == 10:
+            first.stopping.set()  # as on SIGTERM: stop after the batch in flight
+        return desk.services.tickets.refresh_in_session(session, ticket_id, now)
+
+    first.refresh = refresh
+    assert first.run_pending() == 10
+    with desk.services.sessionmaker.begin() as session:
+        job = session.execute(sa.select(CalendarReplan)).scalar_one()
+        assert (job.cursor, job.tickets_done, job.lease_owner) == ("T-09", 10, None)
+        assert job.finished_at is None
+    other = Replanner(
+        desk.services.sessionmaker,
+        desk.services.tickets.refresh_in_session,
+        desk.clock,
+        batch=5,
+    )
+    assert other.run_pending() == 20
+    assert all(desk.stored_breach(f"T-{i:02d}") == phx(3, 10) for i in range(30))

@@ -18,6 +18,7 @@ import pytest
 from sla_engine.api import create_app
 from sla_engine.composition import build_services
 from sla_engine.config import load_config
+from tests.support.plots import saved_axes
 from tests.support.server import serve_app
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -288,17 +289,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The axes of each figure the plot saves."""
-    from matplotlib.figure import Figure
-
-    axes: list[Any] = []
-    save = Figure.savefig
-
-    def keep(self: Figure, *args: Any, **kwargs: Any) -> Any:
-        axes.append(self.axes[0])
-        return save(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", keep)
-    return axes
+    return saved_axes(monkeypatch)
 
 
 def lines_at(ax: Any) -> list[float]:

@@ -308,26 +308,25 @@ def test_a_cursor_is_refused_with_another_order_or_metric(db_url: str, tmp_path:
 def stored_keys(services: Any) -> dict[str, tuple[datetime, bool, frozenset[str]]]:
     """Each ticket's queue keys and queue calendars as stored."""
     with services.engine.connect() as conn:
-        tickets = conn.execute(sa.select(Ticket.id, Ticket.queue_breach_at, Ticket.stopped_late))
+        tickets = conn.execute(
+            sa.select(
+                Ticket.id, Ticket.queue_breach_at, Ticket.stopped_late, Ticket.queue_calendars
+            )
+        ).all()
         calendars = conn.execute(
             sa.select(
                 TicketQueueCalendar.ticket_id,
                 TicketQueueCalendar.calendar,
-                TicketQueueCalendar.status,
                 TicketQueueCalendar.queue_breach_at,
             )
         ).all()
-        keys = {row.id: (row.queue_breach_at, row.stopped_late) for row in tickets}
-        statuses = dict(conn.execute(sa.select(Ticket.id, Ticket.status)).all())
-    for row in calendars:  # each calendar row carries its ticket's keys
-        assert (row.status, row.queue_breach_at) == (
-            statuses[row.ticket_id],
-            keys[row.ticket_id][0],
-        )
-    return {
-        tid: (*key, frozenset(r.calendar for r in calendars if r.ticket_id == tid))
-        for tid, key in keys.items()
-    }
+    keys = {row.id: (row.queue_breach_at, row.stopped_late) for row in tickets}
+    for row in calendars:  # each calendar row carries its ticket's key
+        assert row.queue_breach_at == keys[row.ticket_id][0]
+    found = {tid: frozenset(r.calendar for r in calendars if r.ticket_id == tid) for tid in keys}
+    for row in tickets:  # and the ticket row lists them
+        assert row.queue_calendars == "\n".join(sorted(found[row.id]))
+    return {tid: (*key, found[tid]) for tid, key in keys.items()}
 
 
 def test_the_hook_keeps_the_keys_of_every_write(db_url: str, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ LISTINGS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
     ({"status": "all"}, (STATUS_INDEX,)),
     ({"policy": "emergency"}, (POLICY_INDEX,)),
     ({"calendar": "24x7"}, (CALENDAR_INDEX,)),
+    ({"calendar": "24x7", "status": "pending"}, (CALENDAR_INDEX,)),
     ({"calendar": "smartertools", "policy": "standard"}, (CALENDAR_INDEX,)),
     ({"breached": True}, (STATUS_INDEX, LATE_INDEX)),
     ({"breached": False, "breach_before": NOW + timedelta(days=2)}, (LATE_INDEX,)),

@@ -191,6 +191,13 @@ def edge_lines() -> list[str]:
         event("E-1", "s1", "split", "2025-11-19T09:00:00-07:00", new_ticket_id="E-4"),
         event("E-4", "a1", "agent_reply", "2025-11-19T10:00:00-07:00"),
         event("E-1", "b1", "verified_bug", "2025-11-19T11:00:00-07:00", remedy="credit"),
+        # a split without account, into an id that sorts before its parent's
+        json.dumps(
+            {"kind": "ticket", "id": "E-9", "policy": "standard",
+             "created_at": "2025-11-19T08:00:00-07:00"}
+        ),
+        event("E-9", "s9", "split", "2025-11-19T09:00:00-07:00", new_ticket_id="E-10"),
+        event("E-10", "r10", "agent_reply", "2025-11-19T09:30:00-07:00"),
         # grants and subscriptions: a repeated line in one file is booked twice
         '{"kind":"grant","account":"twice","type":"license_purchase","occurred_at":"2025-03-03T00:00:00Z"}',
         '{"kind":"grant","account":"twice","type":"license_purchase","occurred_at":"2025-03-03T00:00:00Z"}',

@@ -25,6 +25,7 @@ from sla_engine.report import (
     to_csv,
 )
 from sla_engine.report_plot import bin_edges, plot_attainment
+from tests.support.plots import saved_axes
 
 T0 = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=2)
@@ -151,18 +152,8 @@ def test_policy_limits_are_the_reported_policys_own_or_none() -> None:
 
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The axes of each figure the plot saves (they are closed right after)."""
-    from matplotlib.figure import Figure
-
-    axes: list[Any] = []
-    save = Figure.savefig
-
-    def keep(self: Figure, *args: Any, **kwargs: Any) -> Any:
-        axes.append(self.axes[0])
-        return save(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", keep)
-    return axes
+    """The axes of each figure the plot saves."""
+    return saved_axes(monkeypatch)
 
 
 def bars(ax: Any) -> list[Any]:

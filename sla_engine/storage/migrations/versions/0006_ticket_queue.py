@@ -3,8 +3,9 @@
 `tickets.queue_breach_at` (earliest `breach_at` of a running metric whose clock runs;
 9999-12-30 when every running metric is paused, 9999-12-31 when none runs) and
 `tickets.stopped_late` (a metric stopped after its deadline), `ticket_queue_calendars` (the
-calendars the running metrics accrue in, with the ticket's keys), all filled from the stored
-metric rows; the indexes the queue pages through.
+calendars the running metrics accrue in, with the ticket's key; listed in
+`tickets.queue_calendars`), all filled from the stored metric rows; the indexes the queue
+pages through.
 
 Revision ID: 0006
 Revises: 0005
@@ -46,11 +47,14 @@ def upgrade() -> None:
         "tickets",
         sa.Column("stopped_late", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
+    op.add_column(
+        "tickets",
+        sa.Column("queue_calendars", sa.String(1000), nullable=False, server_default=""),
+    )
     op.create_table(
         "ticket_queue_calendars",
         sa.Column("ticket_id", sa.String(200), nullable=False),
         sa.Column("calendar", sa.String(100), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
         sa.Column("queue_breach_at", UTCDateTime(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("ticket_id", "calendar", name="pk_ticket_queue_calendars"),
@@ -80,12 +84,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_ticket_queue_calendars_by_breach",
         "ticket_queue_calendars",
-        ["calendar", "status", "queue_breach_at", "ticket_id"],
+        ["calendar", "queue_breach_at", "ticket_id"],
     )
     op.create_index(
         "ix_ticket_queue_calendars_by_created",
         "ticket_queue_calendars",
-        ["calendar", "status", "created_at", "ticket_id"],
+        ["calendar", "created_at", "ticket_id"],
     )
     op.create_index(
         "ix_ticket_metrics_metric_breach_at_ticket_id",
@@ -112,6 +116,7 @@ def _fill() -> None:
         sa.column("created_at", UTCDateTime()),
         sa.column("queue_breach_at", UTCDateTime()),
         sa.column("stopped_late", sa.Boolean()),
+        sa.column("queue_calendars", sa.String()),
     )
     metrics = sa.table(
         "ticket_metrics",
@@ -132,30 +137,40 @@ def _fill() -> None:
         (sa.exists().where(running), sa.literal(PAUSED, UTCDateTime())),
         else_=sa.literal(NO_BREACH, UTCDateTime()),
     )
-    late = sa.exists().where(mine, metrics.c.stopped_at.is_not(None), metrics.c.status == "breached")
+    late = sa.exists().where(
+        mine, metrics.c.stopped_at.is_not(None), metrics.c.status == "breached"
+    )
     op.execute(
         tickets.update().values(queue_breach_at=sa.func.coalesce(ticking, idle), stopped_late=late)
     )
-    queue_calendars = sa.table(
-        "ticket_queue_calendars",
-        *(
-            sa.column(name)
-            for name in ("ticket_id", "calendar", "status", "queue_breach_at", "created_at")
-        ),
-    )
+    columns = ["ticket_id", "calendar", "queue_breach_at", "created_at"]
+    queue_calendars = sa.table("ticket_queue_calendars", *(sa.column(n) for n in columns))
     op.execute(
         queue_calendars.insert().from_select(
-            ["ticket_id", "calendar", "status", "queue_breach_at", "created_at"],
+            columns,
             sa.select(
                 metrics.c.ticket_id,
                 metrics.c.calendar,
-                tickets.c.status,
                 tickets.c.queue_breach_at,
                 tickets.c.created_at,
             )
             .distinct()
             .select_from(metrics.join(tickets, tickets.c.id == metrics.c.ticket_id))
             .where(metrics.c.stopped_at.is_(None)),
+        )
+    )
+    # each ticket's list of those calendars, one a line, in name order
+    listed = (
+        "(SELECT string_agg(calendar, E'\\n' ORDER BY calendar) FROM ticket_queue_calendars q "
+        "WHERE q.ticket_id = tickets.id)"
+        if op.get_bind().dialect.name == "postgresql"
+        else "(SELECT group_concat(calendar, char(10)) FROM (SELECT calendar FROM "
+        "ticket_queue_calendars q WHERE q.ticket_id = tickets.id ORDER BY calendar))"
+    )
+    op.execute(
+        sa.text(
+            f"UPDATE tickets SET queue_calendars = {listed} "
+            "WHERE id IN (SELECT ticket_id FROM ticket_queue_calendars)"
         )
     )
 
@@ -171,5 +186,6 @@ def downgrade() -> None:
         "ix_tickets_status_queue_breach_at_id",
     ):
         op.drop_index(name, table_name="tickets")
+    op.drop_column("tickets", "queue_calendars")
     op.drop_column("tickets", "stopped_late")
     op.drop_column("tickets", "queue_breach_at")

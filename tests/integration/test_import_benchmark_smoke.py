@@ -1,0 +1,30 @@
+"""Smoke test of the import benchmark: a tiny SQLite-only run completes and prints its table.
+
+No timing is judged; only that the command ran, every column is there and the memory check.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "import_throughput.py"
+
+
+def test_import_throughput_quick_run_prints_its_table() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--sqlite-only"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    table = run.stdout[run.stdout.index("database") :]
+    for column in ("events/s", "ev/CPU-s", "single/s", "ratio", "aim", "RSS MB"):
+        assert column in table, column
+    row = next(line for line in table.splitlines() if line.strip().startswith("sqlite "))
+    assert row.rstrip().endswith("ok")
+    assert "0 rejected" in run.stdout
