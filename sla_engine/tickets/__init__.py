@@ -3,6 +3,7 @@
 The names other parts import live here: ``from sla_engine.tickets import TicketService``.
 """
 
+from sla_engine.tickets.metric_rows import METRIC_FIELDS, metric_values
 from sla_engine.tickets.recent_calendars import RecentCalendars
 from sla_engine.tickets.requests import (
     CLOCK_EVENT_TYPES,
@@ -16,7 +17,7 @@ from sla_engine.tickets.requests import (
     check_policy,
     check_ticket_request,
 )
-from sla_engine.tickets.store import METRIC_FIELDS, StoredEvent, metric_values
+from sla_engine.tickets.store import StoredEvent
 from sla_engine.tickets.ticket_service import TicketHook, TicketService, utcnow
 from sla_engine.tickets.views import event_view, ticket_view
 

@@ -1,4 +1,5 @@
-"""All SQL of tickets: the ticket row, its event log and its metric rows.
+"""The SQL of tickets and their event logs (metric rows: `metric_rows`; checkpoints:
+`checkpoints`).
 
 The service calls these functions with a session inside its transaction; nothing here
 commits. Rows are read as plain values where no ORM identity is needed.
@@ -11,32 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from sla_engine.core.clock import Event, TicketState
-from sla_engine.core.metric_clock import optional_us
-from sla_engine.storage.models import Ticket, TicketCheckpoint, TicketEvent, TicketMetric
+from sla_engine.core.clock import Event
+from sla_engine.storage.models import Ticket, TicketEvent
+from sla_engine.tickets.checkpoints import Checkpoint as Checkpoint  # re-exported
+from sla_engine.tickets.checkpoints import Position
+from sla_engine.tickets.checkpoints import add_checkpoints as add_checkpoints  # re-exported
+from sla_engine.tickets.metric_rows import METRIC_FIELDS as METRIC_FIELDS  # re-exported
+from sla_engine.tickets.metric_rows import encoded_metric_rows as encoded_metric_rows
+from sla_engine.tickets.metric_rows import metric_values as metric_values  # re-exported
+from sla_engine.tickets.metric_rows import store_metrics as store_metrics  # re-exported
 
-METRIC_FIELDS = (  # the columns of a metric row the clock derives
-    "cycle",
-    "status",
-    "policy",
-    "calendar",
-    "started_at",
-    "target_at",
-    "breach_at",
-    "stopped_at",
-    "business_elapsed_s",
-)
 TICKETS_TABLE = cast(Table, Ticket.__table__)
-METRICS_TABLE = cast(Table, TicketMetric.__table__)
 EVENTS_TABLE = cast(Table, TicketEvent.__table__)
-CHECKPOINTS_TABLE = cast(Table, TicketCheckpoint.__table__)
-Position = tuple[datetime, int]
-"""A place in replay order: (occurred_at, seq) of an event."""
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
@@ -72,24 +64,6 @@ def is_transient(exc: Exception) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES
 
 
-def metric_values(state: TicketState) -> dict[str, dict[str, Any]]:
-    """The `ticket_metrics` columns (but `updated_at`) each metric of `state` stores."""
-    return {
-        name: {
-            "cycle": metric.cycle,
-            "status": metric.status,
-            "policy": state.policy,
-            "calendar": metric.calendar,
-            "started_at": metric.started_at,
-            "target_at": metric.target_at,
-            "breach_at": metric.breach_at,
-            "stopped_at": metric.stopped_at,
-            "business_elapsed_s": float(metric.business_elapsed_s),
-        }
-        for name, metric in state.metrics.items()
-    }
-
-
 _EVENT_COLUMNS = (
     TicketEvent.seq,
     TicketEvent.event_id,
@@ -107,13 +81,6 @@ _EVENTS_OF_TICKET = (
     select(*_EVENT_COLUMNS)
     .where(TicketEvent.ticket_id == bindparam("ticket_id"))
     .order_by(TicketEvent.seq)
-)
-_METRICS_OF_TICKET = select(
-    METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS)
-).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
-_UPDATE_METRIC = update(METRICS_TABLE).where(
-    METRICS_TABLE.c.ticket_id == bindparam("b_ticket_id"),
-    METRICS_TABLE.c.metric == bindparam("b_metric"),
 )
 
 
@@ -140,19 +107,39 @@ def insert_ticket(session: Session, values: Mapping[str, Any]) -> LoadedTicket:
     return _loaded(row)
 
 
+def find_tickets(session: Session, ticket_ids: Sequence[str]) -> list[LoadedTicket]:
+    """Several tickets, locked, in id order (so two batches lock in the same order)."""
+    query = (
+        select(TICKETS_TABLE)
+        .where(TICKETS_TABLE.c.id.in_(list(ticket_ids)))
+        .order_by(TICKETS_TABLE.c.id)
+        .with_for_update()
+    )
+    return [_loaded(row) for row in session.connection().execute(query).mappings()]
+
+
 def save_ticket(session: Session, loaded: LoadedTicket) -> None:
     """Write the columns the service or a hook changed on ``loaded.ticket`` (one UPDATE)."""
-    ticket, stored = loaded.ticket, loaded.stored
-    changed = {
-        name: value for name, old in stored.items() if (value := getattr(ticket, name)) != old
-    }
-    if not changed:
-        return
-    session.connection().execute(_UPDATE_TICKET, {"b_id": ticket.id, **changed})
-    stored.update(changed)
-    cached = session.identity_map.get(identity_key(Ticket, ticket.id))
-    if cached is not None:  # an ORM copy loaded by the caller: read it again when used
-        session.expire(cached)
+    save_tickets(session, [loaded])
+
+
+def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
+    """`save_ticket` for several: one executemany per set of changed columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for loaded in tickets:
+        ticket, stored = loaded.ticket, loaded.stored
+        changed = {
+            name: value for name, old in stored.items() if (value := getattr(ticket, name)) != old
+        }
+        if not changed:
+            continue
+        groups.setdefault(tuple(sorted(changed)), []).append({"b_id": ticket.id, **changed})
+        stored.update(changed)
+        cached = session.identity_map.get(identity_key(Ticket, ticket.id))
+        if cached is not None:  # an ORM copy loaded by the caller: read it again when used
+            session.expire(cached)
+    for rows in groups.values():
+        session.connection().execute(_UPDATE_TICKET, rows)
 
 
 def _loaded(row: Mapping[Any, Any]) -> LoadedTicket:
@@ -181,6 +168,19 @@ _INSERT_NEW_EVENT = text(
 _EVENT_BY_ID = select(*_EVENT_COLUMNS).where(
     TicketEvent.ticket_id == bindparam("ticket_id"), TicketEvent.event_id == bindparam("event_id")
 )
+
+
+def event_rows_of(session: Session, ticket_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+    """The logs of several tickets in arrival order (one query)."""
+    found: dict[str, list[StoredEvent]] = {ticket_id: [] for ticket_id in ticket_ids}
+    query = (
+        select(TicketEvent.ticket_id, *_EVENT_COLUMNS)
+        .where(TicketEvent.ticket_id.in_(list(ticket_ids)))
+        .order_by(TicketEvent.seq)
+    )
+    for row in session.connection().execute(query):
+        found[row[0]].append(StoredEvent(*row[1:]))
+    return found
 
 
 def insert_new_event(
@@ -240,116 +240,6 @@ def events_after(
         query = query.where(TicketEvent.occurred_at <= until)
     query = query.order_by(TicketEvent.occurred_at, TicketEvent.seq)
     return [StoredEvent(*r) for r in session.execute(query)]
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    position: Position
-    state: Mapping[str, Any]
-
-
-def checkpoint_before(session: Session, ticket_id: str, until: datetime) -> Checkpoint | None:
-    """The ticket's last checkpoint whose events all occurred by ``until``."""
-    table = CHECKPOINTS_TABLE.c
-    row = session.execute(
-        select(table.occurred_at, table.seq, table.state)
-        .where(table.ticket_id == ticket_id, table.occurred_at <= until)
-        .order_by(table.occurred_at.desc(), table.seq.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else Checkpoint((row.occurred_at, row.seq), row.state)
-
-
-def drop_checkpoints(session: Session, ticket_id: str, after: Position | None) -> None:
-    """Forget the ticket's checkpoints after ``after`` in replay order (all without it)."""
-    table = CHECKPOINTS_TABLE.c
-    query = delete(CHECKPOINTS_TABLE).where(table.ticket_id == ticket_id)
-    if after is not None:
-        occurred, seq = after
-        query = query.where(
-            or_(
-                table.occurred_at > occurred,
-                and_(table.occurred_at == occurred, table.seq > seq),
-            )
-        )
-    session.execute(query)
-
-
-def add_checkpoints(session: Session, ticket_id: str, checkpoints: Sequence[Checkpoint]) -> None:
-    if checkpoints:
-        session.execute(
-            insert(CHECKPOINTS_TABLE),
-            [
-                {
-                    "ticket_id": ticket_id,
-                    "occurred_at": c.position[0],
-                    "seq": c.position[1],
-                    "state": dict(c.state),
-                }
-                for c in checkpoints
-            ],
-        )
-
-
-def encoded_metric_rows(values: Mapping[str, Mapping[Any, Any]]) -> dict[str, list[Any]]:
-    """Metric rows as JSON lists (instants as UTC microseconds), to compare and to save."""
-    return {
-        name: [
-            row["cycle"],
-            row["status"],
-            row["policy"],
-            row["calendar"],
-            optional_us(row["started_at"]),
-            optional_us(row["target_at"]),
-            optional_us(row["breach_at"]),
-            optional_us(row["stopped_at"]),
-            float(row["business_elapsed_s"]),
-        ]
-        for name, row in values.items()
-    }
-
-
-def store_metrics(
-    session: Session,
-    ticket_id: str,
-    state: TicketState,
-    now: datetime,
-    stored: Mapping[str, list[Any]] | None = None,
-) -> dict[str, list[Any]]:
-    """Write only what differs from the stored rows (`updated_at` marks the last change).
-
-    ``stored``: the rows as this service last wrote them (saved with the clock), so they
-    need not be read; without it they are read. Returns the rows as now stored."""
-    table = METRICS_TABLE
-    if stored is None:
-        stored = encoded_metric_rows(
-            {
-                r.metric: r._mapping
-                for r in session.execute(_METRICS_OF_TICKET, {"ticket_id": ticket_id})
-            }
-        )
-    values = metric_values(state)
-    wanted = encoded_metric_rows(values)
-    added = [
-        {"ticket_id": ticket_id, "metric": name, **values[name], "updated_at": now}
-        for name in wanted
-        if name not in stored
-    ]
-    changed = [
-        {"b_ticket_id": ticket_id, "b_metric": name, **values[name], "updated_at": now}
-        for name, row in wanted.items()
-        if name in stored and stored[name] != row
-    ]
-    gone = [name for name in stored if name not in wanted]
-    if added:
-        session.connection().execute(insert(table), added)
-    if changed:
-        session.connection().execute(_UPDATE_METRIC, changed)
-    if gone:
-        session.execute(
-            delete(table).where(table.c.ticket_id == ticket_id, table.c.metric.in_(gone))
-        )
-    return wanted
 
 
 def replay_sorted(rows: Sequence[LogRow]) -> list[LogRow]:

@@ -29,9 +29,10 @@ from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.clock import TicketState, replay_order
 from sla_engine.core.policies import Policy
 from sla_engine.core.ticket_replay import policies_fingerprint
-from sla_engine.tickets import saved_clock, store
+from sla_engine.tickets import checkpoints, saved_clock, store
+from sla_engine.tickets.checkpoints import Checkpoint, Position
 from sla_engine.tickets.saved_clock import SavedClock
-from sla_engine.tickets.store import Checkpoint, Position, StoredEvent, clock_event
+from sla_engine.tickets.store import StoredEvent, clock_event
 
 CHECKPOINT_EVERY = 64
 """Events between two checkpoints: a late event replays at most this many plus those dated
@@ -102,10 +103,26 @@ class TicketClocks:
 
     def replay_rows(self, ticket: ClockTicket, rows: list[StoredEvent]) -> SavedClock:
         """A clock replayed from ``rows`` (the ticket's whole log), in memory."""
+        return self.rebuild_from_rows(ticket, rows)[0]
+
+    def rebuild_from_rows(
+        self, ticket: ClockTicket, rows: list[StoredEvent]
+    ) -> tuple[SavedClock, list[Checkpoint]]:
+        """The whole replay of ``rows`` (the ticket's log) and its checkpoints, in memory."""
         clock = self.begin(ticket)
-        for event in replay_order(clock_event(r) for r in rows):
-            clock.apply(event)
-        return clock
+        ordered = sorted(rows, key=lambda r: (r.occurred_at, r.seq))
+        return clock, self._apply(ticket, clock, ordered)
+
+    def state_from_rows(
+        self, ticket: ClockTicket, clock: SavedClock, rows: list[StoredEvent], at: datetime
+    ) -> TicketState:
+        """`state` when the caller holds the whole log (nothing read)."""
+        if clock.last is None or clock.last <= at:
+            return clock.replay.state(ticket.id, at)
+        base = self.begin(ticket)
+        for event in replay_order((clock_event(r) for r in rows), at):
+            base.apply(event)
+        return base.replay.state(ticket.id, at)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -118,17 +135,17 @@ class TicketClocks:
             clock.apply(clock_event(row))
             self._maybe_checkpoint(session, ticket.id, clock, (row.occurred_at, row.seq))
             return clock
-        base = store.checkpoint_before(session, ticket.id, row.occurred_at)
+        base = checkpoints.checkpoint_before(session, ticket.id, row.occurred_at)
         resumed = None if base is None else self.resume(ticket, base.state)
         if base is not None and resumed is None:
             return self.rebuild(session, ticket)
         position = None if base is None else base.position
-        store.drop_checkpoints(session, ticket.id, after=position)
+        checkpoints.drop_checkpoints(session, ticket.id, after=position)
         return self._run(session, ticket, resumed or self.begin(ticket), position)
 
     def rebuild(self, session: Session, ticket: ClockTicket) -> SavedClock:
         """Replay the whole log with the current calendars; checkpoints rebuilt."""
-        store.drop_checkpoints(session, ticket.id, after=None)
+        checkpoints.drop_checkpoints(session, ticket.id, after=None)
         return self._run(session, ticket, self.begin(ticket), None)
 
     def to_json(self, clock: SavedClock, rows: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -153,25 +170,34 @@ class TicketClocks:
         clock: SavedClock,
         after: Position | None,
     ) -> SavedClock:
-        checkpoints = []
-        for row in store.events_after(session, ticket.id, after):
+        taken = self._apply(ticket, clock, store.events_after(session, ticket.id, after))
+        checkpoints.add_checkpoints(session, ticket.id, taken)
+        return clock
+
+    def _apply(
+        self, ticket: ClockTicket, clock: SavedClock, rows: list[StoredEvent]
+    ) -> list[Checkpoint]:
+        """Apply ``rows`` (in replay order) to ``clock``; the checkpoints due on the way."""
+        taken = []
+        for row in rows:
             clock.apply(clock_event(row))
             if clock.applied % self.every == 0:
-                checkpoints.append(Checkpoint((row.occurred_at, row.seq), self.to_json(clock)))
-        store.add_checkpoints(session, ticket.id, checkpoints)
-        return clock
+                taken.append(Checkpoint((row.occurred_at, row.seq), self.to_json(clock)))
+        return taken
 
     def _maybe_checkpoint(
         self, session: Session, ticket_id: str, clock: SavedClock, position: Position
     ) -> None:
         if clock.applied % self.every == 0:
-            store.add_checkpoints(session, ticket_id, [Checkpoint(position, self.to_json(clock))])
+            checkpoints.add_checkpoints(
+                session, ticket_id, [Checkpoint(position, self.to_json(clock))]
+            )
 
     def _base(
         self, session: Session, ticket: ClockTicket, until: datetime
     ) -> tuple[SavedClock, Position | None]:
         """Where a replay up to ``until`` starts: the last trusted checkpoint, or creation."""
-        found = store.checkpoint_before(session, ticket.id, until)
+        found = checkpoints.checkpoint_before(session, ticket.id, until)
         if found is not None:
             resumed = self.resume(ticket, found.state)
             if resumed is not None:

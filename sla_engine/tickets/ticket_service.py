@@ -28,8 +28,9 @@ from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.clock import Event, TicketState, evaluate
 from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
 from sla_engine.storage.models import Ticket
-from sla_engine.tickets import store
+from sla_engine.tickets import metric_rows, store
 from sla_engine.tickets.recent_calendars import RecentCalendars
+from sla_engine.tickets.refresh import refresh_many
 from sla_engine.tickets.requests import (
     EventCreate,
     TicketCreate,
@@ -225,6 +226,13 @@ class TicketService:
         clock = self.clocks.rebuild(session, loaded.ticket)
         return self._store(session, loaded, clock, now, read_rows=True)
 
+    def refresh_many_in_session(
+        self, session: Session, ticket_ids: Sequence[str], now: datetime
+    ) -> dict[str, TicketState]:
+        """`refresh_in_session` for a batch of tickets at once (a few statements for all of
+        them); unknown ids are skipped. Their states now, by id."""
+        return refresh_many(session, self.clocks, self.hooks, ticket_ids, now)
+
     def state_in_session(
         self, session: Session, ticket_id: str, at: datetime, *, past: bool = False
     ) -> TicketState:
@@ -251,8 +259,6 @@ class TicketService:
             calendars=calendars,
             ticket_calendar=getattr(ticket, "initial_calendar", None),
         )
-
-    _evaluate = evaluate_log  # the name the bulk importer used first
 
     def check_calendar(self, name: Any, field: str = "calendar") -> str:
         """A calendar the source knows, else an InputError naming `field`."""
@@ -333,7 +339,7 @@ class TicketService:
         ticket = loaded.ticket
         state = self.clocks.state(session, ticket, clock, now)
         saved = None if read_rows else self.clocks.saved_rows(ticket)
-        rows = store.store_metrics(session, ticket.id, state, now, saved)
+        rows = metric_rows.store_metrics(session, ticket.id, state, now, saved)
         ticket.status = state.status
         ticket.current_policy = state.policy
         ticket.calendar = state.calendar

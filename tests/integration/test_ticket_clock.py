@@ -27,8 +27,16 @@ from sla_engine.core.calendar import Calendar, load_calendar
 from sla_engine.core.clock import TicketState, replay_order
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 from sla_engine.storage.models import Ticket, TicketCheckpoint, TicketMetric
-from sla_engine.tickets import METRIC_FIELDS, EventCreate, TicketCreate, TicketService, store
-from sla_engine.tickets.store import StoredEvent, clock_event, metric_values
+from sla_engine.tickets import (
+    METRIC_FIELDS,
+    EventCreate,
+    TicketCreate,
+    TicketService,
+    metric_rows,
+    store,
+)
+from sla_engine.tickets.metric_rows import metric_values
+from sla_engine.tickets.store import StoredEvent, clock_event
 from tests.unit.test_ticket_calendar import TEAM_HOURS, write_team_calendars
 
 T0 = datetime(2026, 11, 23, 7, tzinfo=UTC)  # Monday 08:00 in Berlin
@@ -211,7 +219,7 @@ def check_saved(world: World, ticket_id: str, at: datetime) -> None:
         }
     expected = metric_values(reference(world, ticket_id, at))
     assert stored == expected
-    assert saved_rows == store.encoded_metric_rows(expected)
+    assert saved_rows == metric_rows.encoded_metric_rows(expected)
     assert ticket.calendar == reference(world, ticket_id, at).calendar
 
 
@@ -302,3 +310,27 @@ def test_event_log_replay_covers_legacy_tickets_without_saved_state(world: World
 def test_rows_and_clock_event_agree() -> None:
     row = StoredEvent(3, "e", "pending", T0, {"x": 1}, T0)
     assert clock_event(row).seq == 3 and replay_order([clock_event(row)])[0].event_id == "e"
+
+
+def test_refresh_many_equals_refresh_one_by_one(world: World) -> None:
+    ids = [f"M-{n}" for n in range(6)]
+    for n, ticket_id in enumerate(ids):
+        world.clock.now = T0
+        calendar = [None, "berlin", "sydney"][n % 3]
+        world.service.create_ticket(TicketCreate(ticket_id, "standard", T0, calendar=calendar))
+        for i in range(n * 2):
+            kind = ["customer_reply", "agent_reply", "pending", "open"][i % 4]
+            world.service.add_event(ticket_id, EventCreate(f"e{i}", kind, T0 + (i * 37) * M))
+    world.service.add_event("M-5", EventCreate("future", "pending", T0 + 10_000 * M))
+    world.clock.now = T0 + 600 * M
+    world.source.replace("berlin", other_hours(world.folder, "berlin", 3))
+    world.source.replace("sydney", other_hours(world.folder, "sydney", 2))
+    with world.maker.begin() as session:
+        states = world.service.refresh_many_in_session(session, [*ids, "nope"], world.clock.now)
+    assert sorted(states) == ids
+    for ticket_id in ids:
+        assert states[ticket_id] == reference(world, ticket_id, world.clock.now)
+        check_saved(world, ticket_id, world.clock.now)
+    with world.maker.begin() as session:
+        again = world.service.refresh_many_in_session(session, ids, world.clock.now)
+    assert again == states

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sla_engine.config import load_config
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 from sla_engine.storage.models import Ticket, TicketCheckpoint, TicketMetric
-from sla_engine.tickets import METRIC_FIELDS, TicketService, store
-from sla_engine.tickets.store import metric_values
+from sla_engine.tickets import METRIC_FIELDS, TicketService, metric_rows, store
+from sla_engine.tickets.metric_rows import metric_values
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 
@@ -124,7 +124,7 @@ def test_kill_between_statements_keeps_saved_clocks_exact(
                         select(TicketMetric).where(TicketMetric.ticket_id == ticket.id)
                     )
                 }
-                assert written == store.encoded_metric_rows(stored)
+                assert written == metric_rows.encoded_metric_rows(stored)
                 # the rows are those of the state at the last write (its `now` is fixed)
                 last = service.evaluate_log(ticket, rows, max(r.received_at for r in rows))
                 assert stored == metric_values(last)

@@ -1,0 +1,135 @@
+"""The `ticket_metrics` rows: each metric's current cycle, kept for queries across tickets
+(the queue, reports, re-planning). Written only where they changed; `updated_at` marks it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from sla_engine.core.clock import TicketState
+from sla_engine.core.metric_clock import optional_us
+from sla_engine.storage.models import TicketMetric
+
+METRIC_FIELDS = (  # the columns of a metric row the clock derives
+    "cycle",
+    "status",
+    "policy",
+    "calendar",
+    "started_at",
+    "target_at",
+    "breach_at",
+    "stopped_at",
+    "business_elapsed_s",
+)
+METRICS_TABLE = cast(Table, TicketMetric.__table__)
+Encoded = dict[str, list[Any]]
+"""A ticket's metric rows as JSON lists by metric (what the saved clock keeps)."""
+
+_COLUMNS = (METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS))
+_METRICS_OF_TICKET = select(*_COLUMNS).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
+_UPDATE_METRIC = update(METRICS_TABLE).where(
+    METRICS_TABLE.c.ticket_id == bindparam("b_ticket_id"),
+    METRICS_TABLE.c.metric == bindparam("b_metric"),
+)
+
+
+def metric_values(state: TicketState) -> dict[str, dict[str, Any]]:
+    """The `ticket_metrics` columns (but `updated_at`) each metric of `state` stores."""
+    return {
+        name: {
+            "cycle": metric.cycle,
+            "status": metric.status,
+            "policy": state.policy,
+            "calendar": metric.calendar,
+            "started_at": metric.started_at,
+            "target_at": metric.target_at,
+            "breach_at": metric.breach_at,
+            "stopped_at": metric.stopped_at,
+            "business_elapsed_s": float(metric.business_elapsed_s),
+        }
+        for name, metric in state.metrics.items()
+    }
+
+
+def encoded_metric_rows(values: Mapping[str, Mapping[Any, Any]]) -> Encoded:
+    """Metric rows as JSON lists (instants as UTC microseconds), to compare and to save."""
+    return {
+        name: [
+            row["cycle"],
+            row["status"],
+            row["policy"],
+            row["calendar"],
+            optional_us(row["started_at"]),
+            optional_us(row["target_at"]),
+            optional_us(row["breach_at"]),
+            optional_us(row["stopped_at"]),
+            float(row["business_elapsed_s"]),
+        ]
+        for name, row in values.items()
+    }
+
+
+def stored_rows(session: Session, ticket_ids: Collection[str]) -> dict[str, Encoded]:
+    """The stored metric rows of several tickets (one query)."""
+    found: dict[str, Encoded] = {ticket_id: {} for ticket_id in ticket_ids}
+    rows = session.connection().execute(
+        select(METRICS_TABLE.c.ticket_id, *_COLUMNS).where(
+            METRICS_TABLE.c.ticket_id.in_(list(ticket_ids))
+        )
+    )
+    for row in rows:
+        found[row.ticket_id].update(encoded_metric_rows({row.metric: row._mapping}))
+    return found
+
+
+def store_metrics(
+    session: Session,
+    ticket_id: str,
+    state: TicketState,
+    now: datetime,
+    stored: Mapping[str, list[Any]] | None = None,
+) -> Encoded:
+    """Write only what differs from the stored rows.
+
+    ``stored``: the rows as this service last wrote them (saved with the clock), so they
+    need not be read; without it they are read. Returns the rows as now stored."""
+    if stored is None:
+        found = session.connection().execute(_METRICS_OF_TICKET, {"ticket_id": ticket_id})
+        stored = encoded_metric_rows({r.metric: r._mapping for r in found})
+    return store_many(session, [(ticket_id, state, stored)], now)[ticket_id]
+
+
+def store_many(
+    session: Session,
+    items: Iterable[tuple[str, TicketState, Mapping[str, list[Any]]]],
+    now: datetime,
+) -> dict[str, Encoded]:
+    """`store_metrics` for several tickets, each with its stored rows: at most one INSERT,
+    one UPDATE (executemany) and one DELETE for all of them."""
+    added: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    gone: list[tuple[str, str]] = []
+    written: dict[str, Encoded] = {}
+    for ticket_id, state, stored in items:
+        values = metric_values(state)
+        wanted = encoded_metric_rows(values)
+        written[ticket_id] = wanted
+        for name, row in wanted.items():
+            if name not in stored:
+                added.append({"ticket_id": ticket_id, "metric": name, **values[name]})
+            elif stored[name] != row:
+                changed.append({"b_ticket_id": ticket_id, "b_metric": name, **values[name]})
+        gone.extend((ticket_id, name) for name in stored if name not in wanted)
+    conn = session.connection()
+    if added:
+        conn.execute(insert(METRICS_TABLE), [{**row, "updated_at": now} for row in added])
+    if changed:
+        conn.execute(_UPDATE_METRIC, [{**row, "updated_at": now} for row in changed])
+    if gone:
+        table = METRICS_TABLE.c
+        conn.execute(delete(METRICS_TABLE).where(tuple_(table.ticket_id, table.metric).in_(gone)))
+    return written
