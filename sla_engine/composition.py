@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.calendar_store import CalendarStore, build_calendar_store
 from sla_engine.config import ServiceConfig
+from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.times import utcnow
 from sla_engine.credits.credit_hook import CreditHook
 from sla_engine.credits.credit_service import CreditService
 from sla_engine.credits.housekeeping import start_housekeeping
+from sla_engine.errors import CalendarError, ConfigError
 from sla_engine.escalation import Escalations, build_escalations
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 from sla_engine.ticket_queue import QueueHook
@@ -68,6 +70,12 @@ def build_services(
     maker = make_sessionmaker(engine)
     # Calendars: the files (each recorded as version 1) and the versions stored since.
     calendar_store = build_calendar_store(engine, maker, clock)
+    try:
+        _check_stored_calendars(config, calendar_store.source)
+    except ConfigError:
+        calendar_store.close()
+        engine.dispose()
+        raise
     tickets = TicketService(maker, config, clock=clock, calendars=calendar_store.source)
     calendar_store.attach(tickets)
     # Hooks run in this order inside each ticket write: credits first (a refused credit
@@ -91,3 +99,19 @@ def build_services(
         escalations=escalations,
         calendar_store=calendar_store,
     )
+
+
+def _check_stored_calendars(config: ServiceConfig, source: CalendarSource) -> None:
+    """Policies may name calendars stored in the database; one stored nowhere is refused now,
+    not when the first ticket arrives."""
+    for name, key in config.stored_calendars.items():
+        try:
+            source.calendar(name)
+        except CalendarError as exc:
+            file = config.path or "<defaults>"
+            raise ConfigError(
+                f"{file}: {key} = {name!r}: unknown calendar (no calendar file of that name, "
+                "and none stored in the database)",
+                field=key,
+                value=name,
+            ) from exc

@@ -54,6 +54,9 @@ class ServiceConfig:
     policies: Mapping[str, Policy] = field(default_factory=default_policies)
     products: Mapping[str, int] = field(default_factory=dict)
     path: Path | None = None
+    stored_calendars: Mapping[str, str] = field(default_factory=dict)
+    """Calendars the policies name that are no calendar file (name -> config key): they must
+    be stored in the service's database, which `build_services` checks at start."""
 
 
 def check_url(url: Any, *, file: str, key: str) -> str:
@@ -248,11 +251,14 @@ def load_config(
     database_url: str | None = None,
     *,
     calendars: Callable[[str], Any] | None = None,
+    stored_calendars: bool = False,
 ) -> ServiceConfig:
     """Load and validate the service config file (or the defaults when ``path`` is None).
 
     Database URL precedence: ``database_url`` argument (``--database-url``) >
     ``SLA_ENGINE_DATABASE_URL`` > ``[database].url`` > ``sqlite:///sla-engine.db``.
+    With ``stored_calendars``, a policy may name a calendar that is no file (one stored in
+    the database); the service refuses to start when it is not stored either.
     """
     doc: Mapping[str, Any] = {}
     file = "<defaults>"
@@ -265,8 +271,13 @@ def load_config(
     parser.unknown_keys("", doc, _TOP_LEVEL_KEYS)
     file_url = parser.database_url(doc)
     destinations = parser.destinations(doc["destinations"]) if "destinations" in doc else {}
+    stored: dict[str, str] | None = {} if stored_calendars else None
     policies = parse_policies(
-        doc.get("policies"), file, destinations=destinations.keys(), calendars=calendars
+        doc.get("policies"),
+        file,
+        destinations=destinations.keys(),
+        calendars=calendars,
+        stored=stored,
     )
     products = parser.products(doc["products"]) if "products" in doc else {}
     return ServiceConfig(
@@ -275,6 +286,7 @@ def load_config(
         policies=MappingProxyType(policies),
         products=MappingProxyType(products),
         path=resolved,
+        stored_calendars=MappingProxyType(stored or {}),
     )
 
 

@@ -27,8 +27,8 @@ from sqlalchemy.engine import Engine
 from sla_engine.calendar_store import store
 from sla_engine.calendar_store.definitions import parse_definition, read_file_definition
 from sla_engine.calendar_store.store import VersionRow
-from sla_engine.core.calendar import Calendar
-from sla_engine.core.calendar_file import calendar_names, find_calendar_file
+from sla_engine.core.calendar import Calendar, load_calendar
+from sla_engine.core.calendar_file import calendar_names, find_calendar_file, is_calendar_path
 from sla_engine.errors import CalendarError
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,12 @@ class StoredCalendars:
     # -- CalendarSource --
 
     def calendar(self, name: str, known_at: datetime | None = None) -> Calendar:
-        """NAME with the versions known at `known_at` (all versions when None)."""
+        """NAME with the versions known at `known_at` (all versions when None).
+
+        A path (a config's `calendar = "/etc/sla/desk.toml"`) is that file alone: versions
+        are kept for names, so store it under a name to give it versions."""
+        if is_calendar_path(name):
+            return load_calendar(name)
         rows = self.rows(name)
         if not rows:
             return self._file_calendar(name)

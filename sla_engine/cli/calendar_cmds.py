@@ -269,7 +269,7 @@ def _calendar_changes(config: Path | None, database_url: str | None) -> Iterator
     from sla_engine.config import load_config
     from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 
-    cfg = load_config(config, database_url=database_url)
+    cfg = load_config(config, database_url=database_url, stored_calendars=True)
     upgrade(cfg.database_url)
     engine = make_engine(cfg.database_url)
     try:

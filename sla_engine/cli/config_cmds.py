@@ -26,7 +26,7 @@ def config_check(
     """
     from sla_engine.config import load_config
 
-    cfg = load_config(file)
+    cfg = load_config(file, stored_calendars=True)
     where = str(file) if file is not None else "built-in defaults"
     policies = ", ".join(sorted(cfg.policies))
     destinations = ", ".join(sorted(cfg.destinations)) or "none"
@@ -34,3 +34,8 @@ def config_check(
     print(f"  policies: {policies}")
     print(f"  destinations: {destinations}")
     print(f"  products: {', '.join(f'{k} {v}' for k, v in sorted(cfg.products.items())) or 'none'}")
+    for name, key in cfg.stored_calendars.items():
+        print(
+            f"note: {key} = {name!r} is no calendar file: it must be stored in the service's "
+            "database (`sla-engine calendars put`), or the service refuses to start"
+        )

@@ -42,7 +42,9 @@ def _credit_service(config_path: Path | None, database_url: str | None) -> Itera
     from sla_engine.composition import build_services
     from sla_engine.config import load_config
 
-    services = build_services(load_config(config_path, database_url=database_url))
+    services = build_services(
+        load_config(config_path, database_url=database_url, stored_calendars=True)
+    )
     try:
         yield services.credits
     finally:

@@ -28,7 +28,7 @@ DatabaseOption = typer.Option(
 def _config(config: Path | None, database_url: str | None) -> Any:
     from sla_engine.config import load_config
 
-    return load_config(config, database_url=database_url)
+    return load_config(config, database_url=database_url, stored_calendars=True)
 
 
 def _sessions(config: Any, *, migrate: bool) -> Any:

@@ -41,7 +41,7 @@ DatabaseOption = Annotated[
 def _config(config: Path | None, database_url: str | None) -> Any:
     from sla_engine.config import load_config
 
-    return load_config(config, database_url=database_url)
+    return load_config(config, database_url=database_url, stored_calendars=True)
 
 
 def _graceful_server_class() -> Any:

@@ -27,7 +27,7 @@ def create() -> Any:
 
     log_level = os.environ.get(LOG_LEVEL_ENV, "info")
     configure_logging(log_level, access_log=log_level == "debug")
-    config = load_config(os.environ.get(CONFIG_ENV) or None)
+    config = load_config(os.environ.get(CONFIG_ENV) or None, stored_calendars=True)
     services = build_services(config, migrate=False)
     app = create_app(services)
 

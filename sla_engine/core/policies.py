@@ -203,6 +203,18 @@ _RULE_KEYS = ("at", "to", "during")
 _REPEAT_KEYS = ("every", "to", "during")
 
 
+def _is_calendar_file(name: str) -> bool:
+    from sla_engine.core.calendar_file import find_calendar_file, is_calendar_path
+
+    if is_calendar_path(name):
+        return True
+    try:
+        find_calendar_file(name)
+    except SlaEngineError:
+        return False
+    return True
+
+
 def _default_calendar_loader(name: str) -> Any:
     from sla_engine.core.calendar import load_calendar
 
@@ -215,6 +227,9 @@ class _PolicyParser(TableReader):
 
     destinations: Collection[str]
     calendars: Callable[[str], Any]
+    stored: dict[str, str] | None = None
+    """When given, a bare name that is no calendar file is recorded here (name -> key) instead of
+    refused: it may be a calendar stored in the service's database, checked at start."""
     _checked_calendars: set[str] = field(default_factory=set)
 
     def duration(self, key: str, value: Any, *, positive: bool = True) -> timedelta:
@@ -233,6 +248,10 @@ class _PolicyParser(TableReader):
     def calendar(self, key: str, value: Any) -> str:
         name = self.string(key, value)
         if name not in self._checked_calendars:
+            if self.stored is not None and not _is_calendar_file(name):
+                self.stored.setdefault(name, key)
+                self._checked_calendars.add(name)
+                return name
             try:
                 self.calendars(name)
             except (SlaEngineError, OSError, ValueError, LookupError) as exc:
@@ -412,6 +431,7 @@ def parse_policies(
     destinations: Collection[str] = (),
     calendars: Callable[[str], Any] | None = None,
     base: Mapping[str, Policy] | None = None,
+    stored: dict[str, str] | None = None,
 ) -> dict[str, Policy]:
     """Merge a config file's ``[policies]`` table into ``base`` (the built-in defaults).
 
@@ -420,11 +440,16 @@ def parse_policies(
     policy name creates a policy, whose metrics need at least ``calendar`` and ``breach``.
     ``target = false`` / ``repeat_after_breach = false`` / ``calendar_after_first_response =
     false`` remove an inherited value. Calendars are loaded (an unknown one is refused now, not
-    when the first ticket arrives); ``to`` must name one of ``destinations``.
+    when the first ticket arrives), except that with ``stored`` given, names that are no
+    calendar file are collected there (name -> key) for the service to look up among its
+    stored calendars; ``to`` must name one of ``destinations``.
     Raises :class:`ConfigError` naming the file, the key path and the value.
     """
     parser = _PolicyParser(
-        file=str(file), destinations=destinations, calendars=calendars or _default_calendar_loader
+        file=str(file),
+        destinations=destinations,
+        calendars=calendars or _default_calendar_loader,
+        stored=stored,
     )
     policies = dict(default_policies() if base is None else base)
     if table is None:

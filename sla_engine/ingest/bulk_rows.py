@@ -84,6 +84,14 @@ def insert_rows(
         return
     raw = connection.connection.dbapi_connection
     assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-        for row in rows:
-            copy.write_row([c(v) for c, v in zip(convert, row, strict=True)])
+    statement = f"COPY {table.name} ({names}) FROM STDIN"
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
+            for row in rows:
+                copy.write_row([c(v) for c, v in zip(convert, row, strict=True)])
+    except Exception as exc:  # the driver's own error: give it SQLAlchemy's class, as execute does
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+        raise

@@ -34,10 +34,28 @@ from sla_engine.credits.ledger import (
     Ledger,
 )
 from sla_engine.credits.models import CreditAccount, LedgerEntry
+from sla_engine.ingest.bulk_rows import insert_rows
 from sla_engine.storage.upsert import insert_ignoring_duplicates
 from sla_engine.tickets import check_identifier
 
 LEDGER_TABLE = cast(sa.Table, LedgerEntry.__table__)
+LEDGER_COLUMNS = (
+    "id",
+    "account",
+    "entry_type",
+    "credit_kind",
+    "quantity",
+    "occurred_at",
+    "expires_at",
+    "lot_id",
+    "ticket_id",
+    "source",
+    "price_per_ticket",
+    "package",
+    "event_id",
+    "note",
+    "recorded_at",
+)
 _IN_BATCH = 2000  # ids per `IN (...)` list
 
 Signature = tuple[Hashable, ...]
@@ -175,58 +193,60 @@ class CreditBooks:
         return self.books[account]
 
     def write(self, session: Session, now: datetime) -> int:
-        """Append every pending entry (one insert, one update for lots planned in this chunk);
-        returns how many."""
+        """Append every pending entry in one statement; returns how many. Their ids are taken
+        first (`_new_ids`), in planning order, so lots planned in this chunk are referred to
+        by their final ids and nothing is read back."""
         pending = [(b, e) for b in self.books.values() for e in b.pending]
         if not pending:
             return 0
+        ids = iter(_new_ids(session, len(pending)))
+        real: dict[str, dict[int, int]] = {}
+        for book, e in pending:
+            real.setdefault(book.account, {})[e.id] = next(ids)
         rows = []
         for book, e in pending:
-            provisional = e.lot_id is not None and e.lot_id > book.top_id
+            mapping = real[book.account]
+            lot = e.lot_id
             rows.append(
-                {
-                    "account": book.account,
-                    "entry_type": e.entry_type,
-                    "credit_kind": e.credit_kind,
-                    "quantity": e.quantity,
-                    "occurred_at": e.occurred_at,
-                    "expires_at": e.expires_at,
-                    "lot_id": None if provisional else e.lot_id,
-                    "ticket_id": e.ticket_id,
-                    "source": e.source,
-                    "price_per_ticket": e.price_per_ticket,
-                    "package": e.package,
-                    "event_id": None,
-                    "note": e.note,
-                    "recorded_at": now,
-                }
+                (
+                    mapping[e.id],
+                    book.account,
+                    e.entry_type,
+                    e.credit_kind,
+                    e.quantity,
+                    e.occurred_at,
+                    e.expires_at,
+                    mapping.get(lot, lot) if lot is not None and lot > book.top_id else lot,
+                    e.ticket_id,
+                    e.source,
+                    e.price_per_ticket,
+                    e.package,
+                    None,
+                    e.note,
+                    now,
+                )
             )
-        ids = (
-            session.execute(
-                sa.insert(LEDGER_TABLE).returning(LEDGER_TABLE.c.id, sort_by_parameter_order=True),
-                rows,
-            )
-            .scalars()
-            .all()
-        )
-        real: dict[str, dict[int, int]] = {}
-        for (book, e), new_id in zip(pending, ids, strict=True):
-            real.setdefault(book.account, {})[e.id] = new_id
-        fixups = [
-            {"b_id": real[book.account][e.id], "b_lot": real[book.account][e.lot_id]}
-            for book, e in pending
-            if e.lot_id is not None and e.lot_id > book.top_id
-        ]
-        if fixups:
-            session.execute(
-                sa.update(LEDGER_TABLE)
-                .where(LEDGER_TABLE.c.id == sa.bindparam("b_id"))
-                .values(lot_id=sa.bindparam("b_lot")),
-                fixups,
-            )
+        insert_rows(session, LEDGER_TABLE, LEDGER_COLUMNS, rows)
         for book in {id(b): b for b, _ in pending}.values():
             book.stored(real[book.account])
         return len(pending)
+
+
+def _new_ids(session: Session, count: int) -> list[int]:
+    """`count` ledger ids, ascending, no other writer can take."""
+    if session.get_bind().dialect.name == "postgresql":
+        ids = session.scalars(
+            sa.text(
+                "SELECT nextval(pg_get_serial_sequence('credit_ledger', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        ).all()
+        return sorted(ids)
+    # SQLite: this transaction began IMMEDIATE and holds the database's write lock, so no
+    # other connection inserts before it ends; the ledger is append-only (no id is reused).
+    top = session.scalar(sa.select(sa.func.max(LEDGER_TABLE.c.id))) or 0
+    return list(range(top + 1, top + 1 + count))
 
 
 # --- decisions over a book (the same checks and plans as the credit service) ------------------

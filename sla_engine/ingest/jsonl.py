@@ -45,12 +45,12 @@ class LineError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build, per line
 class TicketLine:
     request: TicketCreate
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventLine:
     ticket_id: str
     request: EventCreate

@@ -16,8 +16,9 @@ per wanted status (an `IN` list would make both databases sort every match), thr
   (calendar, created_at, ticket_id)`.
 
 The other filters are checked on the rows each walk meets (`metric=` and `calendar=` look the
-ticket's metric rows up by primary key). After a cursor, a walk starts at `key >= k AND (key >
-k OR id > i)`: a range start the index serves on both databases.
+ticket's metric rows up by primary key). After a cursor, a walk starts at the row value `(key,
+id) > (k, i)`: a range start on the index, on both databases, even inside a long run of equal
+keys (9999-12-31 for every ticket with nothing running).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    and_,
     bindparam,
     exists,
     false,
@@ -43,6 +43,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     type_coerce,
     union_all,
 )
@@ -62,7 +63,11 @@ _NOW = bindparam("now", type_=UTCDateTime())
 _BREACH_BEFORE = bindparam("breach_before", type_=UTCDateTime())
 _AFTER_KEY = bindparam("after_key", type_=UTCDateTime())
 _AFTER_ID = bindparam("after_id", type_=String())
-_FLOOR = bindparam("floor", type_=UTCDateTime())  # the later of now and the cursor's key
+# where a walk from `now` starts: (now, "") or, when later, the cursor's (key, id)
+_FROM_KEY = bindparam("from_key", type_=UTCDateTime())
+_FROM_ID = bindparam("from_id", type_=String())
+# the paused metrics' walk after a cursor: past this ticket id ("" when the cursor is before)
+_PAUSED_AFTER_ID = bindparam("paused_after_id", type_=String())
 # PAUSED as a column of the paused metrics' walk: typed in SQL too (an untyped literal cannot
 # share a UNION column with timestamps on PostgreSQL; SQLite keeps its text form).
 _PAUSED_KEY = type_coerce(
@@ -100,8 +105,9 @@ class Walk:
 
     `queue_key` is the ticket's `queue_breach_at` as the walk reads it; a walk whose key is a
     constant orders by ticket id alone (so that its index gives the order). A walk `from_now`
-    starts at `now`, or after a cursor at the later of `now` and the cursor's key: one lower
-    bound (SQLite ranges an index on one of two and checks the other on every row between).
+    starts at `now`, or after a cursor at the later of `now` and the cursor's position: one
+    lower bound (SQLite ranges an index on one of two and checks the other on every row
+    between).
     """
 
     source: FromClause
@@ -129,6 +135,9 @@ def shape_of(listing: Listing) -> Shape:
 
 def page_params(listing: Listing, now: datetime) -> dict[str, Any]:
     after = listing.after
+    start = (now, "")
+    if after is not None:
+        start = max(start, (after.key, after.ticket_id))
     return {
         "policy": listing.policy,
         "calendar": listing.calendar,
@@ -136,7 +145,9 @@ def page_params(listing: Listing, now: datetime) -> dict[str, Any]:
         "breach_before": listing.breach_before,
         "after_key": None if after is None else after.key,
         "after_id": None if after is None else after.ticket_id,
-        "floor": now if after is None else max(now, after.key),
+        "from_key": start[0],
+        "from_id": start[1],
+        "paused_after_id": after.ticket_id if after is not None and after.key >= PAUSED else "",
     }
 
 
@@ -176,11 +187,15 @@ def _select(shape: Shape, walk: Walk) -> Select[Any]:
         .select_from(walk.source)
         .where(*walk.conditions, *_residual(shape, walk))
     )
-    if shape.after:
-        floor = _FLOOR if walk.from_now else _AFTER_KEY
-        query = query.where(_after(walk.key, walk.ticket_id, shape.descending, floor))
+    position = tuple_(walk.key, walk.ticket_id)
+    if walk.constant_key:
+        if shape.after:
+            query = query.where(walk.ticket_id > _PAUSED_AFTER_ID)
     elif walk.from_now:
-        query = query.where(walk.key >= _NOW)
+        query = query.where(position > tuple_(_FROM_KEY, _FROM_ID))
+    elif shape.after:
+        after = tuple_(_AFTER_KEY, _AFTER_ID)
+        query = query.where(position < after if shape.descending else position > after)
     order = _ordering(walk.key, walk.ticket_id, shape.descending)
     return query.order_by(*order[walk.constant_key :]).limit(shape.limit + 1)
 
@@ -288,14 +303,6 @@ def _runs(metric: str, breach_before: bool) -> ColumnElement[bool]:
     if breach_before:
         conditions += [RUNNING.c.status != "paused", RUNNING.c.breach_at < _BREACH_BEFORE]
     return exists().where(*conditions)
-
-
-def _after(key: Any, ticket_id: Any, descending: bool, bound: Any) -> ColumnElement[bool]:
-    """After the cursor's (key, id): a range from `bound` (the cursor's key, or a later one
-    the walk starts at anyway) and the tie on the key broken by id."""
-    if descending:
-        return and_(key <= bound, or_(key < _AFTER_KEY, ticket_id < _AFTER_ID))
-    return and_(key >= bound, or_(key > _AFTER_KEY, ticket_id > _AFTER_ID))
 
 
 def _ordering(key: Any, ticket_id: Any, descending: bool) -> list[Any]:

@@ -46,7 +46,7 @@ def test_without_a_file_the_built_in_defaults_are_checked() -> None:
             '[policies.standard.first_response]\nbreach = "4x"\n',
             "policies.standard.first_response.breach",
         ),
-        ('[policies.standard.first_response]\ncalendar = "nowhere"\n', "nowhere"),
+        ('[policies.standard.first_response]\ncalendar = "/no/such/desk.toml"\n', "desk.toml"),
         ("[database]\nport = 5\n", "database"),
         ("not toml at all ===", "not valid TOML"),
     ],
@@ -79,3 +79,56 @@ def test_version_and_short_help() -> None:
     assert "Usage: sla-engine" in short.stdout and "config" in short.stdout
     sub = cli("config", "check", "-h")
     assert sub.returncode == 0 and "Usage:" in sub.stdout
+
+
+def test_a_name_that_is_no_file_may_be_a_stored_calendar(tmp_path: Path) -> None:
+    """`config check` cannot see the database: it passes with a note; `serve` then refuses
+    to start unless the calendar is stored there."""
+    path = tmp_path / "desk.toml"
+    path.write_text('[policies.standard.first_response]\ncalendar = "desk-berlin"\n')
+    checked = cli("config", "check", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert "note: policies.standard.first_response.calendar = 'desk-berlin'" in checked.stdout
+
+    db = f"sqlite:///{tmp_path / 'sla.db'}"
+    served = cli("serve", "--config", str(path), "--database-url", db, "--port", "0")
+    assert served.returncode == 2
+    lines = served.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "desk-berlin" in lines[-1], served.stderr
+    assert "policies.standard.first_response.calendar" in lines[-1]
+    assert "Traceback" not in served.stderr
+
+    calendar = tmp_path / "cal.toml"
+    calendar.write_text(
+        'name = "Berlin desk"\ntimezone = "Europe/Berlin"\n[hours]\nmon = ["09:00-17:00"]\n'
+    )
+    put = cli("calendars", "put", "desk-berlin", str(calendar), "--database-url", db)
+    assert put.returncode == 0, put.stderr
+    # once stored, the same config builds the services (credits show starts them all)
+    started = cli("credits", "show", "acme", "--config", str(path), "--database-url", db)
+    assert started.returncode == 0, started.stderr
+
+
+def test_a_policy_may_name_a_calendar_file_by_path(tmp_path: Path) -> None:
+    """`calendar = "/path/desk.toml"` in a policy: the service computes with that file."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sla_engine.composition import build_services
+    from sla_engine.config import load_config
+    from sla_engine.tickets import TicketCreate
+
+    desk = tmp_path / "desk.toml"
+    desk.write_text((ROOT / "calendars" / "smartertools.toml").read_text())
+    path = tmp_path / "config.toml"
+    path.write_text(f'[policies.standard.first_response]\ncalendar = "{desk}"\n')
+    db = f"sqlite:///{tmp_path / 'sla.db'}"
+    services = build_services(load_config(path, database_url=db, stored_calendars=True))
+    try:
+        friday = datetime(2026, 11, 20, 13, 0, tzinfo=ZoneInfo("America/Phoenix"))
+        services.tickets.create_ticket(TicketCreate(id="T-1", policy="standard", created_at=friday))
+        state = services.tickets.sla("T-1", at=friday)
+        breach_at = state.metrics["first_response"].breach_at
+        assert breach_at == datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("America/Phoenix"))
+    finally:
+        services.close()

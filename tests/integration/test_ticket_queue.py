@@ -206,18 +206,28 @@ def page_through(
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"order": "-created_at"}, {"metric": "first_response"}, {"status": "all"}],
-    ids=["breach_at", "-created_at", "metric", "all"],
+    [
+        {},
+        {"order": "-created_at"},
+        {"metric": "first_response"},
+        {"status": "all"},
+        {"breached": "true"},
+        {"breached": "false"},
+        {"calendar": "24x7"},
+    ],
+    ids=["breach_at", "-created_at", "metric", "all", "breached", "not-breached", "calendar"],
 )
 def test_following_the_cursor_lists_every_match_once(
     db_url: str, tmp_path: Path, params: dict[str, str]
 ) -> None:
     with queue_api(db_url, tmp_path) as (client, _):
-        # ties on purpose: three tickets per creation instant share their keys
+        # ties on purpose: three tickets per creation instant share their keys; half of them
+        # breach (1 h on 24x7) before NOW
         for n in range(24):
-            created = datetime(2026, 11, 25, 9, tzinfo=UTC) + timedelta(minutes=10 * (n // 3))
+            created = datetime(2026, 11, 25, 10, 30, tzinfo=UTC) + timedelta(minutes=10 * (n // 3))
             ticket(client, f"T-{n:02d}", created.isoformat(), "emergency")
         everything = ids(client, limit=500, **params)
+        assert 9 <= len(everything) <= 24
         for limit in (1, 4, 7):
             assert page_through(client, limit, **params) == everything
 

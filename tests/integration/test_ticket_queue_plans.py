@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from benchmarks.queue_latency import seed
 from sla_engine.storage.db import make_engine
+from sla_engine.storage.models import NO_BREACH
 from sla_engine.ticket_queue import make_listing
 from sla_engine.ticket_queue.listing import After
 from sla_engine.ticket_queue.store import page_params, page_query
@@ -126,17 +127,22 @@ def test_each_page_walks_an_index_in_its_order(
             assert "Limit" in plan[0], text
 
 
-def test_the_walk_stops_after_a_page(seeded_pg: str) -> None:
-    """PostgreSQL's own count: the first page's index scans read about `limit + 1` rows each
-    of the hundreds that match."""
-    listing = make_listing(limit=20)
+@pytest.mark.parametrize("where", ["first page", "inside a run of equal keys"])
+def test_the_walk_stops_after_a_page(seeded_pg: str, where: str) -> None:
+    """PostgreSQL's own count: each index scan reads about `limit + 1` rows of the hundreds
+    that match, also after a cursor in the middle of the tickets with nothing running (all
+    keyed 9999-12-31: the id decides, on the index too)."""
+    listing = make_listing(status="all", limit=20)
+    if where != "first page":
+        listing = replace(listing, after=After("breach_at", None, NO_BREACH, "T-00001500"))
     query = page_query(listing).params(page_params(listing, NOW))
     engine = make_engine(seeded_pg)
     try:
         sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
         with engine.connect() as conn:
-            matching = conn.execute(
-                sa.text("SELECT count(*) FROM tickets WHERE status IN ('open', 'pending')")
+            idle = conn.execute(
+                sa.text("SELECT count(*) FROM tickets WHERE queue_breach_at = :end"),
+                {"end": NO_BREACH},
             ).scalar_one()
             for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
                 conn.exec_driver_sql(f"SET {setting} = off")
@@ -144,9 +150,10 @@ def test_the_walk_stops_after_a_page(seeded_pg: str) -> None:
     finally:
         engine.dispose()
     scans = list(_nodes(plan[0]["Plan"], "Index Scan"))
-    assert len(scans) == 2, plan  # one per status
-    assert matching > 500
+    assert len(scans) == 4, plan  # one per status
+    assert idle > 1000
     assert all(scan["Actual Rows"] <= 21 for scan in scans), scans
+    assert all(scan.get("Rows Removed by Filter", 0) == 0 for scan in scans), scans
 
 
 def _nodes(node: dict[str, Any], kind: str) -> Any:

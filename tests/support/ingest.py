@@ -193,8 +193,12 @@ def edge_lines() -> list[str]:
         event("E-1", "b1", "verified_bug", "2025-11-19T11:00:00-07:00", remedy="credit"),
         # a split without account, into an id that sorts before its parent's
         json.dumps(
-            {"kind": "ticket", "id": "E-9", "policy": "standard",
-             "created_at": "2025-11-19T08:00:00-07:00"}
+            {
+                "kind": "ticket",
+                "id": "E-9",
+                "policy": "standard",
+                "created_at": "2025-11-19T08:00:00-07:00",
+            }
         ),
         event("E-9", "s9", "split", "2025-11-19T09:00:00-07:00", new_ticket_id="E-10"),
         event("E-10", "r10", "agent_reply", "2025-11-19T09:30:00-07:00"),
@@ -214,8 +218,12 @@ def edge_lines() -> list[str]:
         ),
         # a long ticket: saved-clock checkpoints (one every 64 events)
         json.dumps(
-            {"kind": "ticket", "id": "E-7", "policy": "standard",
-             "created_at": "2025-10-01T08:00:00-07:00"}
+            {
+                "kind": "ticket",
+                "id": "E-7",
+                "policy": "standard",
+                "created_at": "2025-10-01T08:00:00-07:00",
+            }
         ),
         *(
             event(

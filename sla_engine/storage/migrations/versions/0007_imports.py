@@ -31,9 +31,7 @@ def upgrade() -> None:
         sa.Column("finished_at", UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_import_runs"),
     )
-    op.create_index(
-        "ix_import_runs_fingerprint_status", "import_runs", ["fingerprint", "status"]
-    )
+    op.create_index("ix_import_runs_fingerprint_status", "import_runs", ["fingerprint", "status"])
 
 
 def downgrade() -> None:
