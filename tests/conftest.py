@@ -112,6 +112,16 @@ PROCESS_MODULES = {
     "test_writer_lock",
     "test_benchmarks_smoke",
     "test_api_benchmark_smoke",
+    "test_import_cli",
+    "test_import_benchmark_smoke",
+    "test_batch_benchmark_smoke",
+    "test_ticket_queue_benchmark",
+    "test_ticket_clock_kill",
+    "test_cli_config",
+    "test_dashboard",
+    "test_dashboard_screenshots",
+    "test_wheel_install",
+    "test_event_cost_smoke",
 }
 
 

@@ -10,6 +10,7 @@ resumes after the last chunk written.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,7 +54,7 @@ def import_file(
         importer = Importer(
             services.tickets, services.sessionmaker, clock=services.clock, chunk_lines=chunk
         )
-        with _progress_display(file, shown) as on_progress:
+        with _ProgressDisplay(file, shown) as on_progress:
             try:
                 outcome = importer.run(file, on_progress)
             except KeyboardInterrupt:
@@ -128,7 +129,7 @@ class _RejectPrinter:
             typer.echo(f"... and {self.count - REJECTS_SHOWN:,} more rejected lines", err=True)
 
 
-class _progress_display:  # noqa: N801 - used as a context manager, like a function
+class _ProgressDisplay:
     """A rich progress bar (lines, rate, time left) when stdout is a terminal; nothing
     otherwise (the summary line follows)."""
 
@@ -163,8 +164,6 @@ class _progress_display:  # noqa: N801 - used as a context manager, like a funct
         self.task = self.progress.add_task(
             f"importing {self.file.name}", total=None, lines=0, rate=0.0
         )
-        import time
-
         self.began = time.perf_counter()
         return self._update
 
@@ -172,8 +171,6 @@ class _progress_display:  # noqa: N801 - used as a context manager, like a funct
         self.rejects(progress.new_rejects)
 
     def _update(self, progress: Any) -> None:
-        import time
-
         self.rejects(progress.new_rejects)
         seconds = max(time.perf_counter() - self.began, 1e-9)
         self.progress.update(

@@ -185,7 +185,17 @@ def validation_message(exc: ValidationError) -> str:
 
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
 _EVENT_KEYS = frozenset({"ticket_id", "event_id", "type", "occurred_at"})
-_TICKET_LIMITS = {"id": ID_MAX, "policy": NAME_MAX, "account": ID_MAX, "product": NAME_MAX}
+_TICKET_LIMITS = {
+    name: limit
+    for name, limit in (
+        ("id", ID_MAX),
+        ("policy", NAME_MAX),
+        ("account", ID_MAX),
+        ("product", NAME_MAX),
+        ("calendar", NAME_MAX),
+    )
+    if name in TicketRequest.model_fields and name in _TICKET_FIELDS
+}
 
 
 def _instant(value: Any) -> datetime | None:

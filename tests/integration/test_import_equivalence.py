@@ -55,4 +55,7 @@ def test_import_equals_single_calls(db_url: str, tmp_path: Path, chunk: int, req
     assert any(dict(t)["status"] == "skipped" for t in bulk["timers"])
     assert any(dict(t)["status"] == "pending" for t in bulk["timers"])
     assert [c[0] for c in bulk["checkpoints"]].count("E-7") == 2  # 150 events: 2 checkpoints
+    assert bulk["tickets"]["E-11"]["initial_calendar"] == "example-berlin"
+    assert bulk["tickets"]["E-11"]["calendar"] == "example-sydney"
+    assert "E-12" not in bulk["tickets"] and "E-10" in bulk["tickets"]
     assert rejects_path(source).exists()

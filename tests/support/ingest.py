@@ -202,6 +202,28 @@ def edge_lines() -> list[str]:
         ),
         event("E-9", "s9", "split", "2025-11-19T09:00:00-07:00", new_ticket_id="E-10"),
         event("E-10", "r10", "agent_reply", "2025-11-19T09:30:00-07:00"),
+        # a ticket with its own calendar, moved to another team's; an unknown calendar (422)
+        json.dumps(
+            {
+                "kind": "ticket",
+                "id": "E-11",
+                "policy": "standard",
+                "created_at": "2025-11-19T08:00:00+01:00",
+                "calendar": "example-berlin",
+            }
+        ),
+        event(
+            "E-11", "m1", "calendar_changed", "2025-11-19T12:00:00+01:00", calendar="example-sydney"
+        ),
+        json.dumps(
+            {
+                "kind": "ticket",
+                "id": "E-12",
+                "policy": "standard",
+                "created_at": "2025-11-19T08:00:00Z",
+                "calendar": "atlantis",
+            }
+        ),
         # grants and subscriptions: a repeated line in one file is booked twice
         '{"kind":"grant","account":"twice","type":"license_purchase","occurred_at":"2025-03-03T00:00:00Z"}',
         '{"kind":"grant","account":"twice","type":"license_purchase","occurred_at":"2025-03-03T00:00:00Z"}',

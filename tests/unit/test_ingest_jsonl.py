@@ -47,6 +47,8 @@ USUAL = [
     '"account":"acme","product":"SmarterMail","version":12}',
     '{"kind":"ticket","id":"T-3","policy":"standard","created_at":"2025-03-04T09:00:00Z",'
     '"version":"16.2"}',
+    '{"kind":"ticket","id":"T-4","policy":"standard","created_at":"2025-03-04T09:00:00Z",'
+    '"calendar":"example-sydney"}',
 ]
 
 
