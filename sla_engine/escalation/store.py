@@ -71,6 +71,20 @@ def timers_of_ticket(
     return list(session.scalars(statement, {"ticket_id": ticket_id}))
 
 
+def timers_of_tickets(session: Session, ticket_ids: list[str]) -> dict[str, list[EscalationTimer]]:
+    """The timer rows of many tickets at once (locked, in id order), by ticket."""
+    rows: dict[str, list[EscalationTimer]] = {ticket_id: [] for ticket_id in ticket_ids}
+    statement = (
+        sa.select(EscalationTimer)
+        .where(EscalationTimer.ticket_id.in_(ticket_ids))
+        .order_by(EscalationTimer.id)
+        .with_for_update()
+    )
+    for row in session.scalars(statement):
+        rows[row.ticket_id].append(row)
+    return rows
+
+
 def targets_json(planned: PlannedTimer) -> str:
     return json.dumps([t.to_json() for t in planned.targets])
 

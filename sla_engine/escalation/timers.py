@@ -47,6 +47,9 @@ def default_calendars(name: str) -> BusinessCalendar:
     return load_calendar(name)
 
 
+_PREFETCHED = "escalation_timers_prefetched"
+
+
 class EscalationTimerHook:
     """`TicketHook` that plans, moves and cancels a ticket's escalation timers."""
 
@@ -85,12 +88,22 @@ class EscalationTimerHook:
     def on_event(self, session: Session, ticket: Ticket, event: Event, now: datetime) -> None:
         """Timers follow the state (`on_state`), not single events."""
 
+    def before_states(self, session: Session, ticket_ids: list[str]) -> None:
+        """Read the timers of a batch of tickets at once (re-planning many tickets); each
+        `on_state` that follows in this session takes its ticket's rows from there."""
+        if self.enabled and ticket_ids:
+            session.info[_PREFETCHED] = store.timers_of_tickets(session, ticket_ids)
+
     def on_state(self, session: Session, ticket: Ticket, state: TicketState, now: datetime) -> None:
         if not self.enabled:
             return
         policy = self.policies.get(state.policy)
         rows_by_metric: dict[str, list[EscalationTimer]] = {}
-        for row in store.timers_of_ticket(session, state.ticket_id):
+        prefetched = session.info.get(_PREFETCHED, {}).pop(state.ticket_id, None)
+        rows = (
+            store.timers_of_ticket(session, state.ticket_id) if prefetched is None else prefetched
+        )
+        for row in rows:
             rows_by_metric.setdefault(row.metric, []).append(row)
         soonest: datetime | None = None
         for name, metric_state in state.metrics.items():
