@@ -136,3 +136,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgresql" in map(str, callspec.params.values()):
             item.add_marker("pg")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A test that configures logging in this process (as `serve` does at start) must not
+    leave its stderr handler and INFO level to print into the next test's captured stderr."""
+    import logging
+
+    from sla_engine.logging_setup import StderrHandler
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if isinstance(handler, StderrHandler):
+            root.removeHandler(handler)
+    root.setLevel(level)
