@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -58,12 +58,12 @@ def import_file(
             try:
                 outcome = importer.run(file, on_progress)
             except KeyboardInterrupt:
-                typer.echo(
-                    f"error: interrupted; run the same command again to resume {file.name}",
-                    err=True,
-                )
-                raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
+                _interrupted(file)
             except OperationalError as exc:
+                if _caused_by_interrupt(exc):
+                    # Ctrl-C inside a PostgreSQL call: the rollback that follows then fails
+                    # with "another command is already in progress"; it is still Ctrl-C.
+                    _interrupted(file)
                 reason = " ".join(str(exc.orig or exc).split())[:300]
                 typer.echo(
                     f"error: the database failed ({reason}); the chunk in progress was not "
@@ -77,6 +77,22 @@ def import_file(
     typer.echo(outcome.summary())
     if outcome.counts.rejected:
         raise typer.Exit(1)
+
+
+def _interrupted(file: Path) -> NoReturn:
+    typer.echo(f"error: interrupted; run the same command again to resume {file.name}", err=True)
+    raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__ or seen.__cause__
+    return False
 
 
 @app.command("export")
