@@ -4,7 +4,12 @@ Measures, on SQLite and then on a fresh PostgreSQL database:
 - deadlines/s through `POST /v1/deadlines/batch` (10,000 items a request),
 - requests/s of single `POST /v1/deadlines`,
 - ticket events/s ingested through `POST /v1/tickets/{id}/events` (each one a transaction that
-  replays the ticket's log and rewrites its metric rows).
+  applies the event to the ticket's saved clock and writes what changed),
+- the ratio of the two single routes: events/s over single-deadline req/s, both with the raw
+  client from the same number of threads on the same server, one after the other; the
+  deadline route is the stack's own ceiling (HTTP, routing, a pydantic body, a JSON answer),
+  so the ratio says how much an event costs beyond it. The server's CPU per request of each
+  is read from /proc.
 
 The server is one uvicorn worker (one process). The load generator runs several threads, each
 with its own keep-alive connection; its own CPU use is printed, because on a small machine the
@@ -12,6 +17,7 @@ client competes with the server for cores.
 
     python benchmarks/api_throughput.py            # full run
     python benchmarks/api_throughput.py --quick    # a few seconds, for smoke tests
+    python benchmarks/api_throughput.py --ratio    # only the events / deadline ratio
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ WORKERS = 2
 BATCH_ITEMS = 10_000
 HEADERS = {"content-type": "application/json"}
 NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+TICKS = os.sysconf("SC_CLK_TCK")
+RATIO_AIM = 0.40
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,19 @@ def free_port() -> int:
 @contextmanager
 def server(database_url: str, workers: int = 1) -> Iterator[str]:
     """`sla-engine serve` on a free port; yields its base URL, SIGTERMs it afterwards."""
+    with served(database_url, workers) as (base, _pid):
+        yield base
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+@contextmanager
+def served(database_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """`server`, yielding (base URL, pid of the serving process)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLA_ENGINE_")}
     log = tempfile.TemporaryFile()
@@ -117,7 +138,7 @@ def server(database_url: str, workers: int = 1) -> Iterator[str]:
                 raise RuntimeError("serve did not start within 60 s")
             time.sleep(0.1)
         try:
-            yield base
+            yield base, proc.pid
         except RuntimeError:
             print(f"server log (tail):\n{_tail(log)}", file=sys.stderr)
             raise
@@ -299,6 +320,51 @@ def bench_events_raw(base: str, sizes: Sizes, rng: random.Random) -> Measure:
     return run_raw_threads(base, event_jobs(base, sizes), sizes.threads)
 
 
+@dataclass(frozen=True)
+class Ratio:
+    """Single events against single deadlines, same client, threads and server."""
+
+    deadlines: Measure
+    events: Measure
+    deadline_cpu_ms: float
+    event_cpu_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.events.rate / self.deadlines.rate
+
+
+def bench_ratio(url: str, sizes: Sizes, rng: random.Random) -> Ratio:
+    """Raw-client single deadlines, then single events, from `sizes.threads` threads on one
+    server (one worker); the server's CPU per request of each."""
+    with served(url) as (base, pid):
+        deadlines: list[bytes | tuple[str, bytes]] = [
+            json.dumps({"calendar": "smartertools", "start": s, "duration": "4h"}).encode()
+            for s in random_starts(rng, sizes.single_requests)
+        ]
+        run_raw_threads(base, deadlines[:50], 1, "/v1/deadlines")  # warm-up
+        events = event_jobs(base, sizes)
+        cpu = cpu_seconds(pid)
+        single = run_raw_threads(base, deadlines, sizes.threads, "/v1/deadlines")
+        deadline_cpu = (cpu_seconds(pid) - cpu) * 1000 / len(deadlines)
+        cpu = cpu_seconds(pid)
+        posted = run_raw_threads(base, events, sizes.threads)
+        event_cpu = (cpu_seconds(pid) - cpu) * 1000 / len(events)
+    return Ratio(single, posted, deadline_cpu, event_cpu)
+
+
+def run_ratio(label: str, url: str, sizes: Sizes) -> Ratio:
+    result = bench_ratio(url, sizes, random.Random(2026))
+    print(
+        f"  {label:<10} single deadline req/s {result.deadlines.rate:>7,.0f} "
+        f"({result.deadline_cpu_ms:.2f} ms server CPU)   ticket events/s "
+        f"{result.events.rate:>7,.0f} ({result.event_cpu_ms:.2f} ms server CPU)   "
+        f"ratio {result.ratio:.0%} (aim {RATIO_AIM:.0%})",
+        flush=True,
+    )
+    return result
+
+
 BENCHES: dict[str, Callable[[str, Sizes, random.Random], Measure]] = {
     "batch deadlines/s": bench_batch,
     "single deadline req/s (httpx)": bench_single,
@@ -308,9 +374,15 @@ BENCHES: dict[str, Callable[[str, Sizes, random.Random], Measure]] = {
 }
 
 
-def run_database(label: str, url: str, sizes: Sizes) -> dict[str, Measure]:
+def run_database(label: str, url: str, sizes: Sizes, ratio_only: bool) -> dict[str, Measure]:
+    ratio = run_ratio(label, url, sizes)
+    results = {
+        "ratio deadline req/s (raw)": ratio.deadlines,
+        "ratio ticket events/s (raw)": ratio.events,
+    }
+    if ratio_only:
+        return results
     rng = random.Random(2026)
-    results = {}
     runs = [(1, name, bench) for name, bench in BENCHES.items()]
     runs.append((WORKERS, f"  same, serve --workers {WORKERS}", bench_events_raw))
     for workers in sorted({w for w, _, _ in runs}):
@@ -329,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--ratio", action="store_true", help="only single events against single deadlines"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     print(
@@ -338,13 +413,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     table: dict[str, dict[str, Measure]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        table["sqlite"] = run_database("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", sizes)
+        table["sqlite"] = run_database(
+            "sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", sizes, args.ratio
+        )
     if not args.sqlite_only:
         with postgres_database() as pg_url:
             if pg_url is not None:
-                table["postgresql"] = run_database("postgresql", pg_url, sizes)
+                table["postgresql"] = run_database("postgresql", pg_url, sizes, args.ratio)
     columns = list(table)
     print()
+    print(f"{'events/s over deadline req/s':<31}", end="")
+    for c in columns:
+        events, deadlines = (
+            table[c]["ratio ticket events/s (raw)"],
+            table[c]["ratio deadline req/s (raw)"],
+        )
+        print(f"{events.rate / deadlines.rate:>13.0%} ", end="")
+    print(f"{RATIO_AIM:>14.0%}  (raw client, {sizes.threads} threads, one server)")
+    if args.ratio:
+        return 0
     print("(httpx: the load generator is httpx; raw: a minimal socket client, so that the")
     print(" client's own CPU, on the same cores, does not cap the server's figure)")
     print(f"{'measure':<31}" + "".join(f"{c:>14}" for c in columns) + f"{'target':>14}")
