@@ -19,6 +19,14 @@ from sqlalchemy.orm import Session
 
 from sla_engine.storage.types import UTCDateTime
 
+IN_BATCH = 2000
+"""Ids per `IN (...)` list."""
+
+
+def in_batches(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), IN_BATCH):
+        yield items[i : i + IN_BATCH]
+
 
 def _sqlite_instants() -> Callable[[datetime | None], str | None]:
     """What `UTCDateTime` stores on SQLite (text compared as text: the same format). The last

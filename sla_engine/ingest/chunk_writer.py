@@ -8,11 +8,11 @@ single calls leave. What makes it fast:
   a few queries; a repeated ticket or event id is then a duplicate without touching the log;
 - a ticket the chunk creates collects its clock events in memory, is replayed once at the
   end, and its ticket row, events, metric rows and ledger entries are inserted in bulk, its
-  escalation timers planned once from its final state (the timer hook in `history` mode
-  makes that the same as planning after each event);
+  escalation timers planned once from its final state (`new_tickets`; the timer hook in
+  `history` mode makes that the same as planning after each event);
 - a clock event on a ticket stored before the chunk waits with that ticket's others; at the
-  end they are inserted together and the ticket is refreshed once (`TicketService.
-  refresh_in_session`: one replay, its metric rows, saved clock and hooks);
+  end they are inserted together and those tickets are refreshed together, each replayed
+  once (`TicketService.refresh_many_in_session`: metric rows, saved clock and hooks);
 - a credit event (it moves credits, or opens a ticket) goes through `TicketService` in a
   savepoint, after what is planned so far is written.
 
@@ -24,21 +24,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from sla_engine.core.clock import Event, replay_order
 from sla_engine.core.products import legacy_flag
 from sla_engine.credits import plans
 from sla_engine.credits.credit_hook import CreditHook
 from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
 from sla_engine.escalation.timers import EscalationTimerHook
 from sla_engine.ingest import credit_books, new_ticket_hooks
-from sla_engine.ingest.bulk_rows import insert_rows
+from sla_engine.ingest.bulk_rows import in_batches, insert_rows
 from sla_engine.ingest.credit_books import CreditBooks
 from sla_engine.ingest.jsonl import (
     EventLine,
@@ -49,82 +47,30 @@ from sla_engine.ingest.jsonl import (
     TicketLine,
     parse_line,
 )
-from sla_engine.storage.models import Ticket, TicketEvent, TicketMetric
+from sla_engine.ingest.line_results import Counts, Reject, error_text
+from sla_engine.ingest.new_tickets import (
+    EVENT_COLUMNS,
+    EVENTS_TABLE,
+    NewTicket,
+    NewTicketRow,
+    write_new_tickets,
+)
+from sla_engine.storage.models import Ticket, TicketEvent
 from sla_engine.ticket_queue import QueueHook
 from sla_engine.tickets import (
     CREDIT_EVENT_TYPES,
-    METRIC_FIELDS,
     EventCreate,
-    StoredEvent,
     TicketCreate,
     TicketService,
     check_event_request,
     check_ticket_request,
-    metric_values,
-    store,
 )
 
-TICKETS_TABLE = cast(sa.Table, Ticket.__table__)
-EVENTS_TABLE = cast(sa.Table, TicketEvent.__table__)
-METRICS_TABLE = cast(sa.Table, TicketMetric.__table__)
-_IN_BATCH = 2000
-TICKET_COLUMNS = tuple(c.key for c in TICKETS_TABLE.columns)
-EVENT_COLUMNS = ("ticket_id", "event_id", "type", "occurred_at", "data", "received_at")
-METRIC_COLUMNS = ("ticket_id", "metric", *METRIC_FIELDS, "updated_at")
-_TICKET_REQUEST_COLUMNS = ("id", "policy", "created_at", "account", "product", "version")
 # The hooks whose work on a new ticket the bulk path does itself (credits) or runs once per
 # ticket on its final state (timers, queue keys): their `on_create` and `on_event` do nothing
 # for clock events. With any other hook every line takes the single-call path.
 BULK_HOOKS = (CreditHook, EscalationTimerHook, QueueHook)
 T = TypeVar("T")
-
-
-@dataclass
-class Counts:
-    """What a run did, line by line."""
-
-    lines: int = 0
-    tickets: int = 0
-    events: int = 0
-    grants: int = 0
-    subscriptions: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-
-    def add(self, other: Counts) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def to_json(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
-class Reject:
-    line: int
-    error: str
-    text: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"line": self.line, "error": self.error, "text": self.text}
-
-
-@dataclass
-class NewTicket:
-    """A ticket this chunk creates, with the clock events it has so far."""
-
-    request: TicketCreate
-    legacy: bool | None
-    events: list[EventCreate] = field(default_factory=list)
-    event_ids: set[str] = field(default_factory=set)
-
-
-def error_text(exc: SlaEngineError) -> str:
-    """The error as one line naming its field (as the API's problem detail does)."""
-    message = " ".join(exc.message.split())
-    if exc.field and not message.startswith(exc.field):
-        message = f"{exc.field}: {message}"
-    return message
 
 
 class ChunkWriter:
@@ -234,11 +180,11 @@ class _Chunk:
                     accounts.add(line.request.account)
             else:
                 accounts.add(line.account)
-        for part in _batches(sorted(ids)):
+        for part in in_batches(sorted(ids)):
             for ticket in self.session.scalars(sa.select(Ticket).where(Ticket.id.in_(part))):
                 self.stored[ticket.id] = ticket
                 self.stored_events[ticket.id] = set()
-        for part in _batches(sorted(self.stored)):
+        for part in in_batches(sorted(self.stored)):
             rows = self.session.execute(
                 sa.select(TicketEvent.ticket_id, TicketEvent.event_id).where(
                     TicketEvent.ticket_id.in_(part)
@@ -403,97 +349,32 @@ class _Chunk:
     # -- the bulk parts -----------------------------------------------------------------------
 
     def _write_new(self) -> None:
-        """Insert the tickets planned so far with their events, metric rows and saved clocks;
-        then run the state hooks (timers, queue keys) once per ticket on its final state, and
-        write back what they changed on the ticket row (as the ORM flushes it for a single
-        call)."""
+        """Insert the tickets planned so far (`new_tickets.write_new_tickets`)."""
         if not self.new:
             return
-        now = self.now
-        ticket_rows = []
-        metric_rows: list[tuple[Any, ...]] = []
-        states = []
-        checkpoints: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        for ticket_id, new in self.new.items():
-            ticket = self._transient(new.request, new.legacy)
-            state, taken = new_ticket_state(self.tickets, ticket, new.events, now)
-            if taken:
-                checkpoints[ticket_id] = taken
-            row = _row_of(ticket)
-            ticket_rows.append(row)
-            states.append((ticket, state, row))
-            metric_rows.extend(
-                (ticket_id, name, *(values[f] for f in METRIC_FIELDS), now)
-                for name, values in metric_values(state).items()
-            )
-            self.stored[ticket_id] = ticket
-            self.stored_events[ticket_id] = new.event_ids
-        insert_rows(self.session, TICKETS_TABLE, TICKET_COLUMNS, ticket_rows)
-        insert_rows(
+        written = write_new_tickets(
             self.session,
-            EVENTS_TABLE,
-            EVENT_COLUMNS,
-            (
-                (ticket_id, e.event_id, e.type, e.occurred_at, e.data, now)
-                for ticket_id, e in self.new_events
-            ),
+            self.tickets,
+            self.writer.new_ticket_steps,
+            self.new,
+            self.new_events,
+            self.now,
         )
-        insert_rows(self.session, METRICS_TABLE, METRIC_COLUMNS, metric_rows)
-        if checkpoints:
-            self._add_checkpoints(checkpoints)
-        items = [(ticket, state) for ticket, state, _ in states]
-        for step in self.writer.new_ticket_steps:
-            step(self.session, items, now)
-        changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for ticket, _, before in states:
-            after = _row_of(ticket)
-            if after != before:
-                names = tuple(
-                    name
-                    for name, old, value in zip(TICKET_COLUMNS, before, after, strict=True)
-                    if old != value
-                )
-                values = dict(zip(TICKET_COLUMNS, after, strict=True))
-                changed.setdefault(names, []).append(
-                    {"b_id": ticket.id, **{f"b_{name}": values[name] for name in names}}
-                )
-        for names, rows in changed.items():
-            self.session.execute(
-                sa.update(TICKETS_TABLE)
-                .where(TICKETS_TABLE.c.id == sa.bindparam("b_id"))
-                .values({name: sa.bindparam(f"b_{name}") for name in names}),
-                rows,
-            )
+        for ticket_id, row in written.items():
+            self.stored[ticket_id] = row  # type: ignore[assignment]
+            self.stored_events[ticket_id] = self.new[ticket_id].event_ids
         self.session.flush()
         self.new.clear()
         self.new_events.clear()
 
-    def _add_checkpoints(self, taken: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
-        """Checkpoints of long new tickets, at the (occurred_at, seq) their events got."""
-        for ticket_id, points in taken.items():
-            events = self.new[ticket_id].events
-            query = sa.select(TicketEvent.event_id, TicketEvent.seq).where(
-                TicketEvent.ticket_id == ticket_id
-            )
-            seqs = {row.event_id: row.seq for row in self.session.execute(query)}
-            store.add_checkpoints(
-                self.session,
-                ticket_id,
-                [
-                    store.Checkpoint(
-                        (events[i - 1].occurred_at, seqs[events[i - 1].event_id]), state
-                    )
-                    for i, state in points
-                ],
-            )
-
     def _write_appends(self) -> None:
-        """Insert the events waiting for stored tickets; refresh each ticket once."""
+        """Insert the events waiting for stored tickets; refresh them together, each replayed
+        once (`TicketService.refresh_many_in_session`: a few statements for all)."""
         if not self.appends:
             return
         now = self.now
         ids = sorted(self.appends)
-        for part in _batches(ids):  # lock them, in a stable order
+        for part in in_batches(ids):  # lock them, in a stable order
             self.session.execute(
                 sa.select(Ticket.id)
                 .where(Ticket.id.in_(part))
@@ -510,77 +391,8 @@ class _Chunk:
                 for e in self.appends[ticket_id]
             ),
         )
-        for ticket_id in ids:
-            self.tickets.refresh_in_session(self.session, ticket_id, now)
+        self.tickets.refresh_many_in_session(self.session, ids, now)
         self.appends.clear()
-
-    def _transient(self, req: TicketCreate, legacy: bool | None) -> Any:
-        """The ticket row as the clock and the hooks see it, before it is inserted."""
-        calendar = getattr(req, "calendar", None)
-        return NewTicketRow(
-            id=req.id,
-            policy=req.policy,
-            current_policy=req.policy,
-            created_at=req.created_at.astimezone(UTC),  # as stored
-            account=req.account,
-            product=req.product,
-            version=req.version,
-            legacy=legacy,
-            status="open",
-            received_at=self.now,
-            initial_calendar=calendar,
-            calendar=calendar,
-        )
-
-
-class NewTicketRow:
-    """A ticket row not inserted yet: its columns as attributes (the defaults of those not
-    given), read and set like the ORM row by the clock and the hooks, then inserted in bulk
-    (building ORM objects for a hundred thousand rows would cost more than inserting them)."""
-
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(_COLUMN_DEFAULTS)
-        self.__dict__.update(values)
-
-
-def _column_defaults() -> dict[str, Any]:
-    defaults = {}
-    for column in TICKETS_TABLE.columns:
-        scalar = column.default is not None and column.default.is_scalar
-        defaults[column.key] = column.default.arg if scalar else None  # type: ignore[union-attr]
-    return defaults
-
-
-_COLUMN_DEFAULTS = _column_defaults()
-
-
-def new_ticket_state(
-    tickets: TicketService, ticket: Ticket, events: Sequence[EventCreate], now: datetime
-) -> tuple[Any, list[tuple[int, dict[str, Any]]]]:
-    """A new ticket's state now from its events, as `TicketService` stores it after them:
-    the saved clock (`ticket.clock_state`), the derived fields, and the checkpoints it takes
-    (the position of each in `events`, 1-based, with the clock saved there)."""
-    clocks = tickets.clocks
-    clock = clocks.begin(ticket)
-    log = [
-        Event(e.event_id, e.type, e.occurred_at, i, e.data) for i, e in enumerate(events, start=1)
-    ]
-    taken = []
-    for event in replay_order(log):
-        clock.apply(event)
-        if clock.applied % clocks.every == 0:
-            taken.append((event.seq, clocks.to_json(clock)))
-    if clock.last is None or clock.last <= now:
-        state = clock.replay.state(ticket.id, now)
-    else:  # an event dated after now: the state now leaves it out
-        rows = [StoredEvent(e.seq, e.event_id, e.type, e.occurred_at, e.data, now) for e in log]
-        state = tickets.evaluate_log(ticket, rows, now)
-    # as `TicketService._store` saves it: with the metric rows as written
-    ticket.clock_state = clocks.to_json(clock, store.encoded_metric_rows(metric_values(state)))
-    ticket.status = state.status
-    ticket.current_policy = state.policy
-    ticket.calendar = state.calendar
-    return state, taken
 
 
 def _initial_calendar(ticket: Any) -> str | None:
@@ -588,14 +400,3 @@ def _initial_calendar(ticket: Any) -> str | None:
         calendar: str | None = ticket.initial_calendar  # type: ignore[union-attr]
         return calendar
     return getattr(ticket, "calendar", None)  # a TicketCreate
-
-
-def _row_of(ticket: Any) -> tuple[Any, ...]:
-    """Every column of a ticket row not inserted yet, in `TICKET_COLUMNS` order."""
-    values = ticket.__dict__
-    return tuple(values[name] for name in TICKET_COLUMNS)
-
-
-def _batches(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), _IN_BATCH):
-        yield items[i : i + _IN_BATCH]
