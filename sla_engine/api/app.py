@@ -1,8 +1,8 @@
 """The FastAPI application: routers, problem+json errors, bearer auth, metrics, health.
 
-`create_app(services)` wires one app to one `Services`; routes reach it through
-`request.app.state.services`. Starting and stopping the background loops belongs to whoever
-runs the app (`sla-engine serve`), not to the app.
+`create_app(services)` wires one app to one `Services`; routes take it as a parameter
+`services: ServicesDep` (`api/deps.py`). Starting and stopping the background loops belongs
+to whoever runs the app (`sla-engine serve`), not to the app.
 """
 
 from __future__ import annotations

@@ -9,29 +9,39 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sla_engine.api.problems import invalid
+from sla_engine.core.calendar import Calendar, list_calendars, load_calendar
+from sla_engine.core.policies import MetricPolicy, Policy
 from sla_engine.errors import CalendarError, NotFound
+
+if TYPE_CHECKING:
+    from sla_engine.calendar_store import StoredCalendars
+    from sla_engine.composition import Services
 
 CALENDAR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 DEFAULT_METRIC = "first_response"
 RECENT_S = 1.0
 """How long a looked-up calendar is reused before `load_calendar` checks its file again."""
-_recent: dict[tuple[str, str], tuple[float, Any]] = {}
+_recent: dict[tuple[str, str], tuple[float, Calendar]] = {}
 
 
-def calendar_source(request: Any) -> Any:
+def calendar_source(services: Services) -> StoredCalendars | None:
     """The service's calendar source (stored versions and files), if it has one."""
-    store = getattr(request.app.state.services, "calendar_store", None)
+    store = services.calendar_store
     return None if store is None else store.source
 
 
-def calendar_named(name: Any, field: str, *, in_path: bool = False, source: Any = None) -> Any:
+def calendar_named(
+    name: object,
+    field: str,
+    *,
+    in_path: bool = False,
+    source: StoredCalendars | None = None,
+) -> Calendar:
     """The calendar called `name` (from `source`, the service's stored calendars, when
     given); a problem naming `field` if there is none."""
-    from sla_engine.core.calendar import list_calendars, load_calendar
-
     if not isinstance(name, str) or not CALENDAR_NAME.match(name) or name.endswith(".toml"):
         raise _unknown_calendar(name, field, in_path, "is not a calendar name")
     if source is not None:
@@ -57,9 +67,7 @@ def calendar_named(name: Any, field: str, *, in_path: bool = False, source: Any 
     return calendar
 
 
-def _unknown_calendar(name: Any, field: str, in_path: bool, why: str) -> Exception:
-    from sla_engine.core.calendar import list_calendars
-
+def _unknown_calendar(name: object, field: str, in_path: bool, why: str) -> Exception:
     known = ", ".join(sorted(list_calendars()))
     message = f"{why}; known calendars: {known}"
     if in_path:
@@ -67,7 +75,7 @@ def _unknown_calendar(name: Any, field: str, in_path: bool, why: str) -> Excepti
     return invalid(field, name, message)
 
 
-def policy_named(services: Any, name: str, field: str = "policy") -> Any:
+def policy_named(services: Services, name: str, field: str = "policy") -> Policy:
     policies = services.config.policies
     if name not in policies:
         known = ", ".join(sorted(policies))
@@ -75,7 +83,7 @@ def policy_named(services: Any, name: str, field: str = "policy") -> Any:
     return policies[name]
 
 
-def metric_policy(services: Any, policy_name: str, metric: str | None) -> Any:
+def metric_policy(services: Services, policy_name: str, metric: str | None) -> MetricPolicy:
     """The `MetricPolicy` of `metric` (default first_response) in policy `policy_name`."""
     policy = policy_named(services, policy_name)
     name = metric or DEFAULT_METRIC

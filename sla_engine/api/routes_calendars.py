@@ -15,12 +15,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sla_engine.api.bodies import body_schema
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.iso_times import format_instant
 from sla_engine.api.limits import body_limit
 from sla_engine.api.openapi import problem_responses
 from sla_engine.api.problems import Problem, ProblemError, invalid
 from sla_engine.api.schemas import Instant
 from sla_engine.api.service_calls import call
+from sla_engine.calendar_store import CalendarStore
+from sla_engine.composition import Services
+from sla_engine.core.calendar import Calendar
+from sla_engine.core.calendar_file import CalendarSpec
 from sla_engine.errors import CalendarError, NotFound
 
 router = APIRouter(tags=["calendars"])
@@ -70,8 +75,8 @@ _PUT_BODY["requestBody"]["content"]["application/toml"] = {
 }
 
 
-def _store(request: Request) -> Any:
-    store = getattr(request.app.state.services, "calendar_store", None)
+def _store(services: Services) -> CalendarStore:
+    store = services.calendar_store
     if store is None:
         raise ProblemError(
             Problem(status=503, slug="unavailable", detail="calendar store not configured")
@@ -79,9 +84,9 @@ def _store(request: Request) -> Any:
     return store
 
 
-def _calendar(request: Request, name: str) -> Any:
+def _calendar(services: Services, name: str) -> Calendar:
     """The calendar NAME (all versions); 404 naming `name` when there is none."""
-    source = _store(request).source
+    source = _store(services).source
     from sla_engine.calendar_store.changes import NAME
 
     if not NAME.match(name) or name.endswith(".toml") or not source.is_known(name):
@@ -102,12 +107,11 @@ def _optional(compute: Any) -> Any:
         return None
 
 
-def _in_force(cal: Any, at: datetime) -> Any:
-    version_at = getattr(cal, "version_at", None)
-    return cal.spec if version_at is None else version_at(at).spec
+def _in_force(cal: Calendar, at: datetime) -> CalendarSpec:
+    return cal.version_at(at).spec
 
 
-def _summary(name: str, spec: Any, versions: int) -> dict[str, Any]:
+def _summary(name: str, spec: CalendarSpec, versions: int) -> dict[str, Any]:
     return {
         "name": name,
         "title": spec.title,
@@ -117,11 +121,11 @@ def _summary(name: str, spec: Any, versions: int) -> dict[str, Any]:
 
 
 @router.get("/calendars")
-def calendars(request: Request) -> dict[str, Any]:
+def calendars(services: ServicesDep) -> dict[str, Any]:
     """Every calendar the service can use (stored and file calendars): title and time zone
     in force now, and how many versions it has."""
-    store = _store(request)
-    now = request.app.state.services.clock()
+    store = _store(services)
+    now = services.clock()
     listed = []
     for name in store.source.names():
         try:
@@ -134,12 +138,12 @@ def calendars(request: Request) -> dict[str, Any]:
 
 
 @router.get("/calendars/{name}")
-def calendar(name: str, request: Request) -> dict[str, Any]:
+def calendar(name: str, services: ServicesDep) -> dict[str, Any]:
     """One calendar: the definition and version in force now, whether it is open now, and
     its next opening and closing (null when there is none: 24x7 never closes)."""
-    cal = _calendar(request, name)
-    store = _store(request)
-    now = request.app.state.services.clock()
+    cal = _calendar(services, name)
+    store = _store(services)
+    now = services.clock()
     spec = _in_force(cal, now)
     rows = store.source.rows(name)
     in_force = [r for r in rows if r.effective_from is None or r.effective_from <= now]
@@ -163,7 +167,7 @@ def calendar(name: str, request: Request) -> dict[str, Any]:
 @router.get("/calendars/{name}/intervals")
 def intervals(
     name: str,
-    request: Request,
+    services: ServicesDep,
     start: Annotated[
         Instant | None, Query(alias="from", description="ISO 8601 with offset; default: now")
     ] = None,
@@ -174,8 +178,8 @@ def intervals(
 ) -> dict[str, Any]:
     """The open intervals meeting [from, to), clipped to it, each in the zone of the
     calendar version in force at it."""
-    cal = _calendar(request, name)
-    begin = start if start is not None else request.app.state.services.clock()
+    cal = _calendar(services, name)
+    begin = start if start is not None else services.clock()
     finish = end if end is not None else begin + DEFAULT_INTERVAL_SPAN
     if finish < begin:
         raise invalid("to", finish.isoformat(), "must not be before from")
@@ -198,11 +202,11 @@ def intervals(
     "/calendars/{name}/versions",
     response_model=list[CalendarVersionView],
 )
-async def versions(name: str, request: Request) -> Any:
+async def versions(name: str, request: Request, services: ServicesDep) -> Any:
     """The calendar's versions, oldest first: each a whole definition and the instant it is
     in force from (null for version 1). A file calendar's content is version 1; each change
     of the file, and each `PUT`, adds one."""
-    return await call(request, _store(request).changes.versions, name)
+    return await call(request, _store(services).changes.versions, name)
 
 
 @router.put(
@@ -215,6 +219,7 @@ async def versions(name: str, request: Request) -> Any:
 async def put_calendar(
     name: str,
     request: Request,
+    services: ServicesDep,
     effective_from: Annotated[
         Instant | None,
         Query(description="with a TOML body: when the version takes effect (default now)"),
@@ -233,7 +238,7 @@ async def put_calendar(
     stored then."""
     from sla_engine.calendar_store.definitions import definition_from_toml
 
-    store = _store(request)
+    store = _store(services)
     media, raw = await _read_body(request)
     if media in TOML_TYPES:
         try:

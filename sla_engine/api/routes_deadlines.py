@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from sla_engine.api.bodies import body_schema, read_body, read_model
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.iso_times import (
     EARLIEST,
     EPOCH,
@@ -41,6 +42,7 @@ from sla_engine.api.schemas import (
     DeadlineRequest,
     ElapsedRequest,
 )
+from sla_engine.composition import Services
 from sla_engine.core.durations import format_duration
 from sla_engine.errors import InputError, SlaEngineError
 
@@ -56,40 +58,40 @@ _BATCH_ITEM_KEYS = frozenset({"start", "duration"})
     openapi_extra=body_schema(DeadlineRequest, limit=MAX_DEADLINE_BODY_BYTES),
     responses={200: {"description": "`{deadline, calendar}` (+ `target, policy, metric`)"}},
 )
-async def deadline(request: Request) -> Response:
+async def deadline(request: Request, services: ServicesDep) -> Response:
     """When a duration of business time from `start` runs out.
 
     `{calendar, start, duration}`: on that calendar. `{policy, metric?, start}`: the breach
     deadline of the policy's metric (default `first_response`), plus its target if it has one.
     """
     body = await read_model(request, DeadlineRequest)
-    answer = _deadline_answer(request, body)
+    answer = _deadline_answer(services, body)
     return Response(json.dumps(answer), media_type="application/json")
 
 
-def _deadline_answer(request: Request, body: DeadlineRequest) -> dict[str, Any]:
+def _deadline_answer(services: Services, body: DeadlineRequest) -> dict[str, Any]:
     if body.policy is not None:
         if body.calendar is not None or body.duration is not None:
             field = "calendar" if body.calendar is not None else "duration"
             value = getattr(body, field)
             raise invalid(field, value, "give either {calendar, duration} or {policy}")
-        return _policy_deadline(request, body)
+        return _policy_deadline(services, body)
     if body.metric is not None:
         raise invalid("metric", body.metric, "metric goes with policy")
     if body.calendar is None:
         raise invalid("calendar", None, "field required (or give policy instead)")
     if body.duration is None:
         raise invalid("duration", None, "field required with calendar")
-    cal = calendar_named(body.calendar, "calendar", source=calendar_source(request))
+    cal = calendar_named(body.calendar, "calendar", source=calendar_source(services))
     duration = parse_duration_value(body.duration, "duration")
     end = _engine_call("duration", body.duration, lambda: cal.add(body.start, duration))
     return {"deadline": format_instant(end, cal.tz), "calendar": cal.name}
 
 
-def _policy_deadline(request: Request, body: DeadlineRequest) -> dict[str, Any]:
+def _policy_deadline(services: Services, body: DeadlineRequest) -> dict[str, Any]:
     assert body.policy is not None
-    metric = metric_policy(request.app.state.services, body.policy, body.metric)
-    cal = calendar_named(metric.calendar, "policy", source=calendar_source(request))
+    metric = metric_policy(services, body.policy, body.metric)
+    cal = calendar_named(metric.calendar, "policy", source=calendar_source(services))
     breach = _engine_call("start", body.start, lambda: cal.add(body.start, metric.breach))
     target = None
     if metric.target is not None:
@@ -127,14 +129,14 @@ class ElapsedAnswer(BaseModel):
     openapi_extra=body_schema(ElapsedRequest, limit=MAX_DEADLINE_BODY_BYTES),
     responses={200: {"model": ElapsedAnswer, "description": "business time in [from, to)"}},
 )
-async def elapsed(request: Request) -> Response:
+async def elapsed(request: Request, services: ServicesDep) -> Response:
     """Business time in [from, to) on a calendar, in seconds and as a duration string.
 
     The string is the policy syntax (`"4h30m"`, `"45s"`, `"0s"`, `"1.5s"` below a second),
     with a leading `-` when `to` is before `from`, as `Calendar.elapsed` counts it.
     """
     body = await read_model(request, ElapsedRequest)
-    cal = calendar_named(body.calendar, "calendar", source=calendar_source(request))
+    cal = calendar_named(body.calendar, "calendar", source=calendar_source(services))
     spent = _engine_call("to", body.to.isoformat(), lambda: cal.elapsed(body.from_, body.to))
     answer = {
         "elapsed_s": spent.total_seconds(),
@@ -149,7 +151,7 @@ async def elapsed(request: Request) -> Response:
     openapi_extra=body_schema(BatchRequest, limit=MAX_BATCH_BODY_BYTES),
     responses={200: {"description": "`{calendar, deadlines: [ISO 8601, ...]}` in item order"}},
 )
-async def deadlines_batch(request: Request) -> Response:
+async def deadlines_batch(request: Request, services: ServicesDep) -> Response:
     """Many deadlines on one calendar in one vectorised call (at most 100,000 items)."""
     doc = _json_object(await read_body(request))
     unknown = set(doc) - {"calendar", "items"}
@@ -158,7 +160,7 @@ async def deadlines_batch(request: Request) -> Response:
         raise invalid(key or '""', doc[key], "unknown field (expected calendar, items)")
     if "calendar" not in doc:
         raise invalid("calendar", None, "field required")
-    cal = calendar_named(doc["calendar"], "calendar", source=calendar_source(request))
+    cal = calendar_named(doc["calendar"], "calendar", source=calendar_source(services))
     items = doc.get("items")
     if not isinstance(items, list):
         raise invalid("items", items, "field required: a list of {start, duration}")

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from sla_engine.api.deps import ServicesDep
 from sla_engine.core.durations import format_duration
 from sla_engine.core.policies import Policy
 from sla_engine.errors import NotFound
@@ -77,16 +78,16 @@ def _plain(value: Any) -> Any:
 
 
 @router.get("/policies", response_model=PolicyList)
-def list_policies(request: Request) -> dict[str, Any]:
+def list_policies(services: ServicesDep) -> dict[str, Any]:
     """Every policy in force, by name."""
-    policies = request.app.state.services.config.policies
+    policies = services.config.policies
     return {"policies": [policy_view(policies[name]) for name in sorted(policies)]}
 
 
 @router.get("/policies/{name}", response_model=PolicyView)
-def get_policy(request: Request, name: str) -> dict[str, Any]:
+def get_policy(services: ServicesDep, name: str) -> dict[str, Any]:
     """One policy in force."""
-    policies = request.app.state.services.config.policies
+    policies = services.config.policies
     if name not in policies:
         known = ", ".join(sorted(policies))
         raise NotFound(f"no policy {name!r} (configured: {known})", field="name", value=name)

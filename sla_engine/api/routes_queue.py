@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.lookup import calendar_named, calendar_source, policy_named
 from sla_engine.api.schemas import Instant
 from sla_engine.api.service_calls import call
@@ -63,6 +64,7 @@ class QueuePage(BaseModel):
 )
 async def ticket_queue(
     request: Request,
+    services: ServicesDep,
     status: Annotated[
         str | None,
         Query(
@@ -102,11 +104,10 @@ async def ticket_queue(
     ] = None,
 ) -> JSONResponse:
     """Tickets by time to breach (or newest first), with each metric's standing now."""
-    services = request.app.state.services
     if policy is not None:
         policy_named(services, policy)
     if calendar is not None:
-        calendar_named(calendar, "calendar", source=calendar_source(request))
+        calendar_named(calendar, "calendar", source=calendar_source(services))
     listing = make_listing(
         status=status,
         policy=policy,
@@ -118,6 +119,8 @@ async def ticket_queue(
         limit=limit,
         cursor=cursor,
     )
-    queue = TicketQueue(services.sessionmaker, services.config.policies, services.tickets.calendars)
+    queue = TicketQueue(
+        services.sessionmaker, services.config.policies, services.tickets.calendars.calendar
+    )
     page = await call(request, queue.page, listing, services.clock())
     return JSONResponse(page)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.lookup import policy_named
 from sla_engine.api.schemas import Instant
 from sla_engine.report import CSV_COLUMNS, policy_limits, to_csv
@@ -42,6 +43,7 @@ ReportMetric = Literal["first_response", "next_response", "resolution"]
 )
 def attainment_report(
     request: Request,
+    services: ServicesDep,
     start: Annotated[
         Instant | None, Query(alias="from", description="default: `to` minus 30 days")
     ] = None,
@@ -62,12 +64,13 @@ def attainment_report(
     metric, cycle, calendar, status (as now), started_at, stopped_at, target_at, breach_at (UTC),
     business_elapsed_s (as now for a running metric).
     """
-    services = request.app.state.services
     if policy is not None:
         policy_named(services, policy)
     now = services.clock()
     window = ReportWindow.resolve(start, end, policy, now, metric=metric)
-    rows, summary = load_report(services.sessionmaker, window, now, services.tickets.calendars)
+    rows, summary = load_report(
+        services.sessionmaker, window, now, services.tickets.calendars.calendar
+    )
     if _wants_csv(request, format):
         return Response(to_csv(rows, now), media_type=CSV_MEDIA)
     limits: dict[str, Any] = {}

@@ -14,8 +14,10 @@ from sqlalchemy import text
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.openapi import problem_responses
 from sla_engine.api.problems import RETRY_AFTER_S, Problem
+from sla_engine.composition import Services
 
 router = APIRouter(tags=["service"])
 
@@ -33,10 +35,10 @@ class Readiness(Health):
     scheduler: str
 
 
-def _database_error(request: Request) -> str | None:
+def _database_error(services: Services) -> str | None:
     """None when the database answers `select 1`, else what went wrong."""
     try:
-        with request.app.state.services.engine.connect() as conn:
+        with services.engine.connect() as conn:
             conn.execute(text("select 1"))
     except Exception as exc:  # any database failure means "not healthy", never a 500
         return f"database unavailable: {type(exc).__name__}"
@@ -44,9 +46,9 @@ def _database_error(request: Request) -> str | None:
 
 
 @router.get("/healthz", response_model=Health, responses=problem_responses(503))
-def healthz(request: Request) -> Response:
+def healthz(services: ServicesDep) -> Response:
     """Liveness: 200 while the process answers and its database answers `select 1`."""
-    error = _database_error(request)
+    error = _database_error(services)
     if error is not None:
         return Problem(
             status=503,
@@ -58,15 +60,14 @@ def healthz(request: Request) -> Response:
 
 
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
-def readyz(request: Request) -> Response:
+def readyz(services: ServicesDep) -> Response:
     """Readiness: 503 while the database is unreachable or this process's escalation loop has
     not finished a pass for 10 s (`scheduler` is `not running` where no loop runs)."""
     reasons = []
-    error = _database_error(request)
+    error = _database_error(services)
     if error is not None:
         reasons.append(error)
-    escalations = getattr(request.app.state.services, "escalations", None)
-    age = None if escalations is None else escalations.engine.loop_age()
+    age = services.escalations.engine.loop_age()
     if age is not None and age > LOOP_STALE_S:
         reasons.append(f"the escalation loop has not turned for {age:.0f} s")
     if reasons:
