@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sla_engine.cli import USAGE_EXIT_CODE, app, error_line
+from sla_engine.cli.app import USAGE_EXIT_CODE, app, error_line
 from sla_engine.cli.options import parse_business_duration, parse_date, parse_instant
 from sla_engine.core.calendar import Calendar, list_calendars, load_calendar
 from sla_engine.errors import InputError, SlaEngineError

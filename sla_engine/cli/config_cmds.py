@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sla_engine.cli import app
+from sla_engine.cli.app import app
 
 config_app = typer.Typer(help="Service config files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

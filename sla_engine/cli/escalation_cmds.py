@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sla_engine.cli import app
+from sla_engine.cli.app import app
 from sla_engine.errors import InputError
 
 escalations_app = typer.Typer(help="List and replay escalation deliveries.", no_args_is_help=True)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from sla_engine.cli import app
+from sla_engine.cli.app import app
 from sla_engine.cli.options import parse_instant
 from sla_engine.cli.service_cmds import ConfigOption, DatabaseOption, _config
 from sla_engine.errors import InputError

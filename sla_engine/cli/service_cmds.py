@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sla_engine.cli import app
+from sla_engine.cli.app import app
 from sla_engine.cli.options import parse_instant
 from sla_engine.errors import InputError
 

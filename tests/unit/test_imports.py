@@ -59,22 +59,10 @@ def imports_of(name: str, path: Path, names: set[str]) -> set[str]:
     return {m for m in found if m in names and m != name}
 
 
-# Known, to be removed (issue 9): the CLI's command modules import `app` from the package
-# that registers them; moving `app` into its own module (e.g. cli/app.py) ends the circle.
-KNOWN_EDGES = {(f"{ROOT}.cli.", f"{ROOT}.cli")}
-
-
-def known(source: str, target: str) -> bool:
-    return any(source.startswith(s) and target == t for s, t in KNOWN_EDGES)
-
-
 def import_graph() -> dict[str, set[str]]:
     found = modules()
     names = set(found)
-    return {
-        name: {t for t in imports_of(name, path, names) if not known(name, t)}
-        for name, path in found.items()
-    }
+    return {name: imports_of(name, path, names) for name, path in found.items()}
 
 
 def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
