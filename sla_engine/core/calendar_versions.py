@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from sla_engine.core.calendar_file import CalendarSpec
+from sla_engine.core.calendar_spec import CalendarSpec
 from sla_engine.core.open_set import Interval, merge_intervals, year_start_us
 
 

@@ -11,23 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from sla_engine.core.calendar_file import CalendarSpec, Window
+from sla_engine.core.calendar_spec import CalendarSpec, Window
+from sla_engine.core.times import from_epoch_us, instant_us
 from sla_engine.errors import CalendarError
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 _YEAR_MARGIN = 3  # local dates before/after a UTC year whose windows may reach into it
 
 Interval = tuple[int, int]
 
 
 def year_start_us(year: int) -> int:
-    return (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
+    return instant_us(datetime(year, 1, 1, tzinfo=UTC))
 
 
 def utc_year(us: int) -> int:
     try:
-        return (EPOCH + timedelta(microseconds=us)).year
+        return from_epoch_us(us).year
     except OverflowError:
         raise CalendarError(
             "instant beyond the supported range of years", field="instant", value=us
@@ -83,7 +82,7 @@ class YearCompiler:
     def _moment_us(self, moment: datetime) -> int:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.tz)
-        return (moment - EPOCH) // MICROSECOND
+        return instant_us(moment)
 
     def windows_on(self, day: date) -> tuple[Window, ...]:
         """SPEC rule 1: the [dates] entry, else nothing on a holiday, else the weekday's hours."""
@@ -107,8 +106,8 @@ class YearCompiler:
                 midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
                 for window in windows:
                     # wall-clock arithmetic on an aware datetime, then fold=0 conversion (rule 2)
-                    start = ((midnight + window.start) - EPOCH) // MICROSECOND
-                    end = ((midnight + window.end) - EPOCH) // MICROSECOND
+                    start = instant_us(midnight + window.start)
+                    end = instant_us(midnight + window.end)
                     if end > lo and start < hi:
                         raw.append((max(start, lo), min(end, hi)))
             day += one_day

@@ -55,6 +55,13 @@ def timedelta_us(value: timedelta) -> int:
     return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
 
 
+def instant_us(value: datetime) -> int:
+    """Exact microseconds since the Unix epoch of an aware datetime, by datetime arithmetic
+    (the fast form, for stdlib datetimes and `ZonedInstant`; a naive one is a `TypeError`).
+    A subclass that redefines subtraction (pendulum) needs `epoch_us`."""
+    return (value - EPOCH) // ONE_US
+
+
 def epoch_us(value: datetime) -> int | None:
     """Exact microseconds since the Unix epoch of an aware datetime of any `datetime` subclass
     (computed from its wall clock and offset, so subclasses that redefine arithmetic or

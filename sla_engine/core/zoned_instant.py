@@ -8,8 +8,7 @@ UTC. SPEC section 1 says results compare as instants, so they are this subclass.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, tzinfo
 
 from sla_engine.core.times import epoch_us as _utc_us
 from sla_engine.core.times import from_epoch_us
@@ -20,7 +19,24 @@ class ZonedInstant(datetime):
 
     __slots__ = ()
 
-    def _pair(self, other: Any) -> tuple[int, int] | None:
+    @classmethod
+    def from_epoch_us(cls, us: int, tz: tzinfo) -> ZonedInstant:
+        """The instant `us` (microseconds since the epoch) in `tz`, exactly, in any year
+        (`OverflowError` beyond the years datetime supports)."""
+        local = from_epoch_us(us).astimezone(tz)
+        return cls(
+            local.year,
+            local.month,
+            local.day,
+            local.hour,
+            local.minute,
+            local.second,
+            local.microsecond,
+            tzinfo=tz,
+            fold=local.fold,
+        )
+
+    def _pair(self, other: object) -> tuple[int, int] | None:
         if not isinstance(other, datetime):
             return None
         mine, theirs = _utc_us(self), _utc_us(other)
