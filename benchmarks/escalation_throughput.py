@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,13 +36,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch_db import scratch_database
+
 from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.storage.db import make_engine, upgrade
 
 CLI = str(Path(sys.executable).with_name("sla-engine"))
-PG_ADMIN = os.environ.get(
-    "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 # -- the receiver (its own process) ---------------------------------------------------------
@@ -143,24 +142,6 @@ def receiver_stats(base: str) -> dict[str, int]:
 
 
 # -- databases, seeding, workers ------------------------------------------------------------
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.db"
-        return
-    name = f"sla_escbench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(url: str, due: list[datetime], first: int = 0) -> None:
@@ -280,7 +261,7 @@ def run(
 ) -> list[dict[str, Any]]:
     base = receiving.base
     results = []
-    with database(kind) as url, tempfile.TemporaryDirectory() as folder:
+    with scratch_database(kind, "sla_escbench") as url, tempfile.TemporaryDirectory() as folder:
         upgrade(url)
         for scenario in ("burst", "steady"):
             reset(url)

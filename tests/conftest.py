@@ -1,28 +1,28 @@
 """Shared fixtures: real databases (SQLite file, fresh PostgreSQL database) and free ports.
 
 PostgreSQL tests run against 127.0.0.1:5432 (`SLA_ENGINE_TEST_PG_ADMIN` overrides the admin
-URL). Each test gets a database of its own, dropped afterwards. Locally, with no server
+URL). Each test gets a database of its own, dropped afterwards (made ahead and dropped behind
+the tests on a thread: `tests/support/scratch_pg.py`). Locally, with no server
 reachable, they skip and say so; in CI (`CI` set) an unreachable server is a failure.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from benchmarks.scratch_db import PG_ADMIN_URL
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 from tests.support.escalation_receiver import Receiver
+from tests.support.scratch_pg import ScratchDatabases
 from tests.support.server import serve_app
 
-PG_ADMIN_URL = os.environ.get(
-    "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 _pg_ok: bool | None = None
 
 
@@ -48,20 +48,27 @@ def _require_pg() -> None:
     pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}; skipped locally")
 
 
+_scratch: ScratchDatabases | None = None
+
+
 @contextmanager
 def pg_database() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped afterwards (any scope)."""
+    global _scratch
     _require_pg()
-    name = f"sla_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    if _scratch is None:
+        _scratch = ScratchDatabases(PG_ADMIN_URL, "sla_test")
+    url = _scratch.take()
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _scratch.give_back(url)
+
+
+def pytest_sessionfinish() -> None:
+    """Every scratch database dropped before the run ends (their drops run behind the tests)."""
+    if _scratch is not None:
+        _scratch.close()
 
 
 @pytest.fixture
@@ -83,6 +90,15 @@ def db_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def calendar_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder of calendar files, the one the services read (`SLA_ENGINE_CALENDARS`)."""
+    folder = tmp_path / "team-calendars"
+    folder.mkdir()
+    monkeypatch.setenv("SLA_ENGINE_CALENDARS", str(folder))
+    return folder
 
 
 @pytest.fixture

@@ -15,26 +15,15 @@ import pytest
 
 from sla_engine.core.calendar_file import PROJECT_CALENDARS
 from tests.support.api import row_counts, running_api
+from tests.support.calendars import Clock, weekdays, weekdays_toml
 
 NOW = datetime(2026, 12, 2, 21, 0, tzinfo=UTC)  # Wednesday 14:00 in Phoenix
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
-DAY = {"timezone": "America/Phoenix", "hours": {d: ["08:00-17:00"] for d in WEEKDAYS}}
-MORNING = {"timezone": "America/Phoenix", "hours": {d: ["08:00-13:00"] for d in WEEKDAYS}}
-MORNING_TOML = """\
-name = "Mornings"
-timezone = "America/Phoenix"
-
-[hours]
-mon = ["08:00-13:00"]
-tue = ["08:00-13:00"]
-wed = ["08:00-13:00"]
-thu = ["08:00-13:00"]
-fri = ["08:00-13:00"]
-
-[[closures]]
-start = 2026-12-24T08:00:00
-end = 2026-12-28T08:00:00
-"""
+DAY = weekdays("08:00-17:00")
+MORNING = weekdays("08:00-13:00")
+MORNING_TOML = (
+    weekdays_toml("Mornings", "08:00-13:00")
+    + "\n[[closures]]\nstart = 2026-12-24T08:00:00\nend = 2026-12-28T08:00:00\n"
+)
 ICS = """\
 BEGIN:VCALENDAR
 VERSION:2.0
@@ -47,22 +36,6 @@ SUMMARY:Team offsite
 END:VEVENT
 END:VCALENDAR
 """
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def calendar_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "team-calendars"
-    folder.mkdir()
-    monkeypatch.setenv("SLA_ENGINE_CALENDARS", str(folder))
-    return folder
 
 
 @pytest.fixture

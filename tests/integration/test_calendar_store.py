@@ -13,50 +13,24 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sla_engine.calendar_store import build_calendar_store
 from sla_engine.calendar_store.changes import place_version
 from sla_engine.calendar_store.models import CalendarReplan, CalendarVersion
 from sla_engine.calendar_store.source import StoredCalendars
 from sla_engine.calendar_store.store import VersionRow
 from sla_engine.errors import CalendarError, Conflict, InputError, NotFound
-from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+from sla_engine.storage.db import make_engine, make_sessionmaker
+from tests.support.calendars import Clock, calendar_store, weekdays, weekdays_toml
 
 NOW = datetime(2026, 12, 2, 21, 0, tzinfo=UTC)  # Wednesday 14:00 in Phoenix
-DAY = {
-    "timezone": "America/Phoenix",
-    "hours": {d: ["08:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-}
-MORNING = {
-    "timezone": "America/Phoenix",
-    "hours": {d: ["08:00-13:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-}
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def calendar_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "calendars"
-    folder.mkdir()
-    monkeypatch.setenv("SLA_ENGINE_CALENDARS", str(folder))
-    return folder
+DAY = weekdays("08:00-17:00")
+MORNING = weekdays("08:00-13:00")
 
 
 @pytest.fixture
 def store(db_url: str, calendar_dir: Path) -> Iterator[tuple]:  # type: ignore[type-arg]
-    upgrade(db_url)
-    engine = make_engine(db_url)
     clock = Clock(NOW)
-    calendars = build_calendar_store(engine, make_sessionmaker(engine), clock)
-    yield calendars, clock, engine
-    calendars.close()
-    engine.dispose()
+    with calendar_store(db_url, clock) as (calendars, engine):
+        yield calendars, clock, engine
 
 
 def _row(version: int, effective_from: datetime | None) -> VersionRow:
@@ -195,28 +169,14 @@ def test_each_append_queues_a_replan(store: tuple) -> None:  # type: ignore[type
 
 # --- file calendars ------------------------------------------------------------------------
 
-TEAM = """\
-name = "Team"
-timezone = "America/Phoenix"
-
-[hours]
-mon = ["08:00-17:00"]
-tue = ["08:00-17:00"]
-wed = ["08:00-17:00"]
-thu = ["08:00-17:00"]
-fri = ["08:00-17:00"]
-"""
+TEAM = weekdays_toml("Team")
 
 
 def test_a_file_calendar_is_version_one_and_http_versions_stack_on_it(
     db_url: str, calendar_dir: Path
 ) -> None:
     (calendar_dir / "team.toml").write_text(TEAM)
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    clock = Clock(NOW)
-    calendars = build_calendar_store(engine, make_sessionmaker(engine), clock)
-    try:
+    with calendar_store(db_url, Clock(NOW)) as (calendars, _):
         rows = calendars.changes.versions("team")
         assert [(r["version"], r["origin"], r["effective_from"]) for r in rows] == [
             (1, "file", None)
@@ -225,9 +185,6 @@ def test_a_file_calendar_is_version_one_and_http_versions_stack_on_it(
         added = calendars.put("team", MORNING)
         assert added.version == 2
         assert calendars.files.sync() == []  # the file did not change: nothing recorded
-    finally:
-        calendars.close()
-        engine.dispose()
 
 
 def test_an_edited_file_becomes_a_version_from_when_it_is_seen(
@@ -235,11 +192,7 @@ def test_an_edited_file_becomes_a_version_from_when_it_is_seen(
 ) -> None:
     path = calendar_dir / "team.toml"
     path.write_text(TEAM)
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    clock = Clock(NOW)
-    calendars = build_calendar_store(engine, make_sessionmaker(engine), clock)
-    try:
+    with calendar_store(db_url, Clock(NOW)) as (calendars, _):
         thursday_3pm = datetime(2026, 12, 3, 22, 0, tzinfo=UTC)
         noon = datetime(2026, 12, 2, 19, 0, tzinfo=UTC)
         path.write_text(TEAM.replace("08:00-17:00", "08:00-13:00"))
@@ -252,19 +205,10 @@ def test_an_edited_file_becomes_a_version_from_when_it_is_seen(
         assert not cal.is_open(thursday_3pm)
         versions = calendars.changes.versions("team")
         assert versions[1]["effective_from"] == NOW.isoformat()
-    finally:
-        calendars.close()
-        engine.dispose()
     # a service started after another edit records it at start
     path.write_text(TEAM.replace("08:00-17:00", "09:00-17:00"))
-    clock2 = Clock(NOW + timedelta(hours=2))
-    engine = make_engine(db_url)
-    restarted = build_calendar_store(engine, make_sessionmaker(engine), clock2)
-    try:
+    with calendar_store(db_url, Clock(NOW + timedelta(hours=2))) as (restarted, _):
         assert [v["version"] for v in restarted.changes.versions("team")] == [1, 2, 3]
-    finally:
-        restarted.close()
-        engine.dispose()
 
 
 def test_a_broken_file_edit_is_logged_and_the_stored_versions_stay(
@@ -272,10 +216,7 @@ def test_a_broken_file_edit_is_logged_and_the_stored_versions_stay(
 ) -> None:
     path = calendar_dir / "team.toml"
     path.write_text(TEAM)
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    calendars = build_calendar_store(engine, make_sessionmaker(engine), Clock(NOW))
-    try:
+    with calendar_store(db_url, Clock(NOW)) as (calendars, _):
         path.write_text(TEAM.replace("08:00-17:00", "8 to 5"))
         caplog.set_level(logging.ERROR)
         assert calendars.files.sync() == []
@@ -284,9 +225,6 @@ def test_a_broken_file_edit_is_logged_and_the_stored_versions_stay(
         assert len(errors) == 1 and "team.toml" in errors[0]
         assert str(calendar_dir) not in errors[0]
         assert calendars.source.calendar("team").is_open(NOW)  # Wednesday 14:00: still open
-    finally:
-        calendars.close()
-        engine.dispose()
 
 
 # --- every process sees a new version -------------------------------------------------------

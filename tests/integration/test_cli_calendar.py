@@ -22,6 +22,7 @@ from sla_engine.cli import error_line
 from sla_engine.cli.calendar_cmds import format_business_time
 from sla_engine.cli.options import parse_instant
 from sla_engine.errors import InputError
+from tests.support.calendars import weekdays_toml
 
 SLA_ENGINE = str(Path(sys.executable).parent / "sla-engine")
 
@@ -281,17 +282,7 @@ def test_parse_instant_accepts_offsets_and_z_and_refuses_naive() -> None:
 
 # --- stored calendars: `calendars put` and `calendars versions` (both databases) -------------
 
-DESK_TOML = """\
-name = "Desk"
-timezone = "America/Phoenix"
-
-[hours]
-mon = ["08:00-17:00"]
-tue = ["08:00-17:00"]
-wed = ["08:00-17:00"]
-thu = ["08:00-17:00"]
-fri = ["08:00-17:00"]
-"""
+DESK_TOML = weekdays_toml("Desk")
 
 
 def test_calendars_put_and_versions_against_the_database(db_url: str, tmp_path: Path) -> None:

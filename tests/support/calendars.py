@@ -1,0 +1,52 @@
+"""Shared by the stored-calendar tests: a settable clock, weekday calendars as a definition
+(dict) or as a calendar file (TOML), and a calendar store over a migrated database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from sla_engine.calendar_store import CalendarStore, build_calendar_store
+from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+
+class Clock:
+    """A clock the test sets: `clock.now = ...`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def weekdays(window: str, timezone: str = "America/Phoenix", **more: Any) -> dict[str, Any]:
+    """A calendar definition open `window` ("08:00-17:00") Monday to Friday."""
+    return {"timezone": timezone, "hours": {d: [window] for d in WEEKDAYS}, **more}
+
+
+def weekdays_toml(name: str, window: str = "08:00-17:00", timezone: str = "America/Phoenix") -> str:
+    """The calendar file of `weekdays(window, timezone)`, named `name`."""
+    hours = "".join(f'{d} = ["{window}"]\n' for d in WEEKDAYS)
+    return f'name = "{name}"\ntimezone = "{timezone}"\n\n[hours]\n{hours}'
+
+
+@contextmanager
+def calendar_store(
+    url: str, clock: Callable[[], datetime]
+) -> Iterator[tuple[CalendarStore, sa.Engine]]:
+    """The calendar store of a migrated database at `url`: (store, engine), closed after."""
+    upgrade(url)
+    engine = make_engine(url)
+    calendars = build_calendar_store(engine, make_sessionmaker(engine), clock)
+    try:
+        yield calendars, engine
+    finally:
+        calendars.close()
+        engine.dispose()
