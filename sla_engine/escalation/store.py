@@ -11,17 +11,57 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from sla_engine.escalation.models import DestinationState, EscalationDelivery, EscalationTimer
-from sla_engine.escalation.planning import PlannedTimer
+from sla_engine.escalation.planning import PlannedTimer, Target
 from sla_engine.storage.upsert import insert_ignoring_duplicates
 
 FINISHED_TIMER_STATUSES = ("fired", "skipped", "cancelled")
 FINISHED_DELIVERY_STATUSES = ("sent", "dead", "cancelled")
+
+TIMERS = cast(sa.Table, EscalationTimer.__table__)
+TIMER_COLUMNS = (
+    "id",
+    "ticket_id",
+    "metric",
+    "cycle",
+    "threshold",
+    "due_at",
+    "status",
+    "generation",
+    "policy",
+    "calendar",
+    "breach_at",
+    "targets",
+    "created_at",
+    "updated_at",
+    "fired_at",
+)
+# what planning may change on a row (the rest is its key and its creation); `updated_at`
+# changes with any of them, so a batch neither reads nor compares it
+_PLANNED_COLUMNS = (
+    "due_at",
+    "status",
+    "generation",
+    "policy",
+    "calendar",
+    "breach_at",
+    "targets",
+    "fired_at",
+)
+_READ_COLUMNS = ("id", "ticket_id", "metric", "cycle", "threshold", *_PLANNED_COLUMNS)
+_UPDATE_TIMER = sa.update(TIMERS).where(TIMERS.c.id == sa.bindparam("b_id"))
+_TIMERS_OF_TICKETS = (
+    sa.select(*(TIMERS.c[name] for name in _READ_COLUMNS))
+    .where(TIMERS.c.ticket_id.in_(sa.bindparam("ticket_ids", expanding=True)))
+    .order_by(TIMERS.c.id)
+    .with_for_update()
+)
 
 # Every timer row of a ticket, locked, in id order (one query per ticket write).
 _TIMERS_OF_TICKET = (
@@ -71,22 +111,135 @@ def timers_of_ticket(
     return list(session.scalars(statement, {"ticket_id": ticket_id}))
 
 
-def timers_of_tickets(session: Session, ticket_ids: list[str]) -> dict[str, list[EscalationTimer]]:
-    """The timer rows of many tickets at once (locked, in id order), by ticket."""
-    rows: dict[str, list[EscalationTimer]] = {ticket_id: [] for ticket_id in ticket_ids}
-    statement = (
-        sa.select(EscalationTimer)
-        .where(EscalationTimer.ticket_id.in_(ticket_ids))
-        .order_by(EscalationTimer.id)
-        .with_for_update()
-    )
-    for row in session.scalars(statement):
+class TimerRow:
+    """A timer row as plain values: what the batch path (`EscalationTimerHook.on_states`)
+    reads, changes and writes back with a few statements instead of ORM objects. ``id`` is
+    None for a row not yet inserted; `changed()` compares with the values as read."""
+
+    __slots__ = (*TIMER_COLUMNS, "_read")
+
+    id: int | None
+    ticket_id: str
+    metric: str
+    cycle: int
+    threshold: str
+    due_at: datetime
+    status: str
+    generation: int
+    policy: str
+    calendar: str
+    breach_at: datetime
+    targets: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    fired_at: datetime | None
+
+    def __init__(self, **values: Any) -> None:
+        for name in TIMER_COLUMNS:
+            setattr(self, name, values.get(name))
+        self._read: tuple[Any, ...] | None = None
+
+    def changed(self) -> bool:
+        return self._read is not None and self._read != self._planned()
+
+    def _planned(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _PLANNED_COLUMNS)
+
+
+def timer_rows_of_tickets(session: Session, ticket_ids: Sequence[str]) -> dict[str, list[TimerRow]]:
+    """The timer rows of many tickets at once, locked, in id order, by ticket (plain rows,
+    without `created_at` and `updated_at`)."""
+    rows: dict[str, list[TimerRow]] = {ticket_id: [] for ticket_id in ticket_ids}
+    if not rows:
+        return rows
+    found = session.connection().execute(_TIMERS_OF_TICKETS, {"ticket_ids": list(rows)})
+    for values in found:
+        row = TimerRow(**dict(zip(_READ_COLUMNS, values, strict=True)))
+        row._read = row._planned()
         rows[row.ticket_id].append(row)
     return rows
 
 
+def flush_timers(session: Session) -> None:
+    """Flush the ORM's pending timer changes (so that a plain read sees them)."""
+    pending = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(item, EscalationTimer) for item in pending):
+        session.flush()
+
+
+def expire_timers(session: Session, ticket_ids: set[str]) -> None:
+    """Expire the ORM copies of these tickets' timer rows (after plain writes to them)."""
+    if not session.identity_map:
+        return
+    for item in list(session.identity_map.values()):
+        # an expired copy has no ticket_id loaded (and needs nothing more)
+        if isinstance(item, EscalationTimer) and item.__dict__.get("ticket_id") in ticket_ids:
+            session.expire(item)
+
+
+def write_timer_rows(
+    session: Session, added: Sequence[TimerRow], changed: Sequence[TimerRow], removed: Sequence[int]
+) -> None:
+    """Insert `added`, write back `changed` (by id) and delete the rows `removed`: one
+    statement each (executemany)."""
+    conn = session.connection()
+    if removed:
+        conn.execute(sa.delete(TIMERS).where(TIMERS.c.id.in_(list(removed))))
+    if changed:
+        conn.execute(
+            _UPDATE_TIMER,
+            [
+                {"b_id": row.id, "updated_at": row.updated_at}
+                | {name: getattr(row, name) for name in _PLANNED_COLUMNS}
+                for row in changed
+            ],
+        )
+    if added:
+        conn.execute(
+            sa.insert(TIMERS),
+            [{name: getattr(row, name) for name in TIMER_COLUMNS[1:]} for row in added],
+        )
+
+
+@lru_cache(maxsize=1024)
+def _targets_json(targets: tuple[Target, ...]) -> str:
+    return json.dumps([t.to_json() for t in targets])
+
+
 def targets_json(planned: PlannedTimer) -> str:
-    return json.dumps([t.to_json() for t in planned.targets])
+    return _targets_json(planned.targets)
+
+
+def timer_values(
+    *,
+    ticket_id: str,
+    metric: str,
+    cycle: int,
+    policy: str,
+    calendar: str,
+    breach_at: datetime,
+    planned: PlannedTimer,
+    now: datetime,
+    generation: int = 1,
+) -> dict[str, Any]:
+    """The columns of a new pending timer row for `planned` (generation 1; 0 marks a row
+    planned while loading history)."""
+    return {
+        "ticket_id": ticket_id,
+        "metric": metric,
+        "cycle": cycle,
+        "threshold": planned.threshold,
+        "due_at": planned.due_at,
+        "status": "pending",
+        "generation": generation,
+        "policy": policy,
+        "calendar": calendar,
+        "breach_at": breach_at,
+        "targets": targets_json(planned),
+        "created_at": now,
+        "updated_at": now,
+        "fired_at": None,
+    }
 
 
 def add_timer(
@@ -102,23 +255,19 @@ def add_timer(
     now: datetime,
     generation: int = 1,
 ) -> EscalationTimer:
-    """A new pending timer row for `planned` (generation 1; 0 marks a row planned while
-    loading history)."""
-    row = EscalationTimer(
+    """A new pending timer row for `planned`, added to the session (see `timer_values`)."""
+    values = timer_values(
         ticket_id=ticket_id,
         metric=metric,
         cycle=cycle,
-        threshold=planned.threshold,
-        due_at=planned.due_at,
-        status="pending",
-        generation=generation,
         policy=policy,
         calendar=calendar,
         breach_at=breach_at,
-        targets=targets_json(planned),
-        created_at=now,
-        updated_at=now,
+        planned=planned,
+        now=now,
+        generation=generation,
     )
+    row = EscalationTimer(**values)
     session.add(row)
     return row
 

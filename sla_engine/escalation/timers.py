@@ -14,8 +14,9 @@ however its events were split into writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -45,9 +46,6 @@ def default_calendars(name: str) -> BusinessCalendar:
     from sla_engine.core.calendar import load_calendar
 
     return load_calendar(name)
-
-
-_PREFETCHED = "escalation_timers_prefetched"
 
 
 class EscalationTimerHook:
@@ -88,37 +86,70 @@ class EscalationTimerHook:
     def on_event(self, session: Session, ticket: Ticket, event: Event, now: datetime) -> None:
         """Timers follow the state (`on_state`), not single events."""
 
-    def before_states(self, session: Session, ticket_ids: list[str]) -> None:
-        """Read the timers of a batch of tickets at once (re-planning many tickets); each
-        `on_state` that follows in this session takes its ticket's rows from there."""
-        if self.enabled and ticket_ids:
-            session.info[_PREFETCHED] = store.timers_of_tickets(session, ticket_ids)
-
     def on_state(self, session: Session, ticket: Ticket, state: TicketState, now: datetime) -> None:
         if not self.enabled:
             return
+        rows = store.timers_of_ticket(session, state.ticket_id)
+        soonest = self._sync_ticket(session, state, rows, _SessionRows(session), now)
+        self._wake_after_commit(session, soonest, now)
+
+    def on_states(
+        self, session: Session, items: Sequence[tuple[Any, TicketState]], now: datetime
+    ) -> None:
+        """`on_state` for many tickets (each at most once): their timer rows read with one
+        query as plain rows, planned exactly as `on_state` plans them, and written back with
+        one INSERT, one UPDATE and one DELETE (executemany) for all. ORM copies of timer rows
+        in the session are flushed before and expired after (an import's new tickets)."""
+        if not self.enabled or not items:
+            return
+        ids = [state.ticket_id for _, state in items]
+        store.flush_timers(session)
+        found = store.timer_rows_of_tickets(session, ids)
+        writes = _BatchRows()
+        soonest: datetime | None = None
+        for _, state in items:
+            due = self._sync_ticket(session, state, found[state.ticket_id], writes, now)
+            soonest = _earliest(soonest, due)
+        changed = [
+            row
+            for rows in found.values()
+            for row in rows
+            if row.id not in writes.removed and row.changed()
+        ]
+        store.write_timer_rows(session, writes.added, changed, sorted(writes.removed))
+        store.expire_timers(session, set(ids))
+        self._wake_after_commit(session, soonest, now)
+
+    def _sync_ticket(
+        self,
+        session: Session,
+        state: TicketState,
+        rows: Sequence[AnyTimer],
+        writes: _Rows,
+        now: datetime,
+    ) -> datetime | None:
+        """Bring each metric's timer rows to the plan; the earliest pending due time."""
         policy = self.policies.get(state.policy)
-        rows_by_metric: dict[str, list[EscalationTimer]] = {}
-        prefetched = session.info.get(_PREFETCHED, {}).pop(state.ticket_id, None)
-        rows = (
-            store.timers_of_ticket(session, state.ticket_id) if prefetched is None else prefetched
-        )
+        rows_by_metric: dict[str, list[AnyTimer]] = {}
         for row in rows:
             rows_by_metric.setdefault(row.metric, []).append(row)
         soonest: datetime | None = None
         for name, metric_state in state.metrics.items():
             metric_policy = policy.metrics.get(name) if policy is not None else None
-            due = self.sync_metric(
+            due = self._sync(
                 session,
+                writes,
                 state.ticket_id,
                 state.policy,
                 metric_state,
                 metric_policy,
                 now,
-                rows=rows_by_metric.get(name, []),
+                rows_by_metric.get(name, []),
             )
-            if due is not None and (soonest is None or due < soonest):
-                soonest = due
+            soonest = _earliest(soonest, due)
+        return soonest
+
+    def _wake_after_commit(self, session: Session, soonest: datetime | None, now: datetime) -> None:
         if self.wake is not None and soonest is not None and soonest <= now + self.wake_within:
             wake = self.wake
             sa.event.listen(session, "after_commit", lambda _s: wake(), once=True)
@@ -139,11 +170,33 @@ class EscalationTimerHook:
         them they are read here. Rows are written only where they differ from the plan."""
         if rows is None:
             rows = store.timers_of_ticket(session, ticket_id, metric_state.metric)
+        return self._sync(
+            session,
+            _SessionRows(session),
+            ticket_id,
+            policy,
+            metric_state,
+            metric_policy,
+            now,
+            rows,
+        )
+
+    def _sync(
+        self,
+        session: Session,
+        writes: _Rows,
+        ticket_id: str,
+        policy: str,
+        metric_state: MetricState,
+        metric_policy: MetricPolicy | None,
+        now: datetime,
+        rows: Sequence[AnyTimer],
+    ) -> datetime | None:
         running = is_running(metric_state)
         planned = self._plan(rows, metric_state, metric_policy, now) if running else []
-        soonest = self._write_plan(session, ticket_id, policy, metric_state, planned, rows, now)
+        soonest = self._write_plan(writes, ticket_id, policy, metric_state, planned, rows, now)
         wanted = {(metric_state.cycle, p.threshold) for p in planned}
-        self._drop_unplanned(session, rows, wanted, now)
+        self._drop_unplanned(writes, rows, wanted, now)
         # Deliveries exist only for fired timers (the firing step queues them; a replay or a
         # PagerDuty resolve follows a fired one): with none fired there is nothing to cancel
         # or resolve, and the queries that would do it are skipped.
@@ -153,7 +206,7 @@ class EscalationTimerHook:
 
     def _plan(
         self,
-        rows: list[EscalationTimer],
+        rows: Sequence[AnyTimer],
         metric_state: MetricState,
         metric_policy: MetricPolicy | None,
         now: datetime,
@@ -173,12 +226,12 @@ class EscalationTimerHook:
 
     def _write_plan(
         self,
-        session: Session,
+        writes: _Rows,
         ticket_id: str,
         policy: str,
         metric_state: MetricState,
         planned: list[PlannedTimer],
-        rows: list[EscalationTimer],
+        rows: Sequence[AnyTimer],
         now: datetime,
     ) -> datetime | None:
         """Create or move the row of each planned timer; returns the earliest pending one."""
@@ -187,8 +240,7 @@ class EscalationTimerHook:
         for item in planned:
             row = by_key.get((metric_state.cycle, item.threshold))
             if row is None:
-                row = store.add_timer(
-                    session,
+                row = writes.add(
                     ticket_id=ticket_id,
                     metric=metric_state.metric,
                     cycle=metric_state.cycle,
@@ -213,8 +265,8 @@ class EscalationTimerHook:
 
     def _drop_unplanned(
         self,
-        session: Session,
-        rows: list[EscalationTimer],
+        writes: _Rows,
+        rows: Sequence[AnyTimer],
         wanted: set[tuple[int, str]],
         now: datetime,
     ) -> None:
@@ -223,7 +275,7 @@ class EscalationTimerHook:
             if (row.cycle, row.threshold) in wanted:
                 continue
             if self.history and self._from_history(row):
-                session.delete(row)
+                writes.remove(row)
             elif row.status == "pending":
                 row.status = "cancelled"
                 row.generation += 1
@@ -252,12 +304,12 @@ class EscalationTimerHook:
             self._resolve_stopped_incidents(session, ticket_id, metric_state, running, now)
 
     @staticmethod
-    def _from_history(row: EscalationTimer) -> bool:
+    def _from_history(row: AnyTimer) -> bool:
         """A row planned while loading history and not yet fired or moved by a live write."""
         return row.generation == 0 and row.status in ("pending", "skipped")
 
     @staticmethod
-    def _skip(row: EscalationTimer, now: datetime) -> None:
+    def _skip(row: AnyTimer, now: datetime) -> None:
         if row.status != "skipped":
             row.status = "skipped"
             row.fired_at = now
@@ -265,7 +317,7 @@ class EscalationTimerHook:
 
     @staticmethod
     def _replan(
-        row: EscalationTimer,
+        row: AnyTimer,
         policy: str,
         metric_state: MetricState,
         item: PlannedTimer,
@@ -273,23 +325,14 @@ class EscalationTimerHook:
     ) -> None:
         """A history row follows the plan in place (still generation 0); one whose threshold
         moved ahead of now again is pending."""
-        values: dict[str, object] = {
-            "due_at": item.due_at,
-            "breach_at": metric_state.breach_at,
-            "targets": store.targets_json(item),
-            "policy": policy,
-            "calendar": metric_state.calendar,
-        }
+        values = _planned_values(policy, metric_state, item)
         if row.status == "skipped" and item.due_at > now:
             values.update(status="pending", fired_at=None)
-        if any(getattr(row, key) != value for key, value in values.items()):
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = now
+        _assign(row, values, now, new_generation=False)
 
     @staticmethod
     def _planned_repeat(
-        rows: list[EscalationTimer],
+        rows: Sequence[AnyTimer],
         metric_state: MetricState,
         metric_policy: MetricPolicy,
         history_now: datetime | None = None,
@@ -317,31 +360,15 @@ class EscalationTimerHook:
 
     @staticmethod
     def _move(
-        row: EscalationTimer,
+        row: AnyTimer,
         policy: str,
         metric_state: MetricState,
         item: PlannedTimer,
         now: datetime,
     ) -> None:
-        targets = store.targets_json(item)
-        unchanged = (
-            row.status == "pending"
-            and row.due_at == item.due_at
-            and row.breach_at == metric_state.breach_at
-            and row.targets == targets
-            and row.policy == policy
-            and row.calendar == metric_state.calendar
-        )
-        if unchanged:
-            return
-        row.status = "pending"
-        row.due_at = item.due_at
-        row.breach_at = metric_state.breach_at
-        row.targets = targets
-        row.policy = policy
-        row.calendar = metric_state.calendar
-        row.generation += 1
-        row.updated_at = now
+        """A live row follows the plan, pending, in a new generation (if anything changed)."""
+        values = {"status": "pending", **_planned_values(policy, metric_state, item)}
+        _assign(row, values, now, new_generation=True)
 
     def _resolve_stopped_incidents(
         self,
@@ -383,3 +410,84 @@ class EscalationTimerHook:
                     now=now,
                 ),
             )
+
+
+AnyTimer = EscalationTimer | store.TimerRow
+"""A timer row as the hook plans it: an ORM object (single writes) or plain values (batches)."""
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _planned_values(policy: str, metric_state: MetricState, item: PlannedTimer) -> dict[str, Any]:
+    """The columns of a timer row that follow its plan."""
+    return {
+        "due_at": item.due_at,
+        "breach_at": metric_state.breach_at,
+        "targets": store.targets_json(item),
+        "policy": policy,
+        "calendar": metric_state.calendar,
+    }
+
+
+def _assign(row: AnyTimer, values: dict[str, Any], now: datetime, *, new_generation: bool) -> None:
+    """Set `values` on the row if any differs (then `updated_at` is now, and with
+    `new_generation` the generation grows, making a firing that read the row inert)."""
+    if all(getattr(row, key) == value for key, value in values.items()):
+        return
+    for key, value in values.items():
+        setattr(row, key, value)
+    if new_generation:
+        row.generation += 1
+    row.updated_at = now
+
+
+class _Rows(Protocol):
+    """Where the plan's new rows go and its dropped rows leave."""
+
+    def add(
+        self,
+        *,
+        ticket_id: str,
+        metric: str,
+        cycle: int,
+        policy: str,
+        calendar: str,
+        breach_at: datetime,
+        planned: PlannedTimer,
+        now: datetime,
+        generation: int,
+    ) -> AnyTimer: ...
+
+    def remove(self, row: AnyTimer) -> None: ...
+
+
+class _SessionRows:
+    """ORM rows of one ticket write: added to and deleted from the session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, **values: Any) -> AnyTimer:
+        return store.add_timer(self.session, **values)
+
+    def remove(self, row: AnyTimer) -> None:
+        self.session.delete(row)
+
+
+class _BatchRows:
+    """Plain rows of a batch: new ones kept to be inserted together, dropped ones by id."""
+
+    def __init__(self) -> None:
+        self.added: list[store.TimerRow] = []
+        self.removed: set[int] = set()
+
+    def add(self, **values: Any) -> AnyTimer:
+        row = store.TimerRow(id=None, **store.timer_values(**values))
+        self.added.append(row)
+        return row
+
+    def remove(self, row: AnyTimer) -> None:
+        assert row.id is not None  # only rows read are dropped
+        self.removed.add(row.id)

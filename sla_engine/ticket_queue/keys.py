@@ -17,11 +17,12 @@ row's `queue_calendars` lists them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlalchemy.orm import Session
 
 from sla_engine.core.clock import TicketState
@@ -52,9 +53,10 @@ def queue_keys(state: TicketState) -> QueueKeys:
 class QueueHook:
     """Writes the queue keys in the ticket write's own transaction.
 
-    The ticket row's keys go through the ORM, which flushes only what changed. The calendar
-    rows are rewritten only when the row's keys or its calendars changed, judged from the
-    ticket row itself (`queue_calendars` names the rows there are), so nothing is read back.
+    The ticket row's keys go on the ticket object (the ticket service writes what changed).
+    The calendar rows are rewritten only when the row's keys or its calendars changed, judged
+    from the ticket row itself (`queue_calendars` names the rows there are), so nothing is
+    read back. `on_states` does it for a batch of tickets with one statement of each kind.
     """
 
     def on_create(self, session: Session, ticket: Ticket, request: Any, now: datetime) -> None:
@@ -64,21 +66,36 @@ class QueueHook:
         return None
 
     def on_state(self, session: Session, ticket: Ticket, state: TicketState, now: datetime) -> None:
-        keys = queue_keys(state)
-        before = (ticket.queue_breach_at, ticket.queue_calendars)
-        rows = set_keys(ticket, keys)
-        key_before, calendars_before = before
-        if ticket.queue_calendars != calendars_before:
-            if calendars_before:
-                session.execute(delete(CALENDARS).where(CALENDARS.c.ticket_id == ticket.id))
-            if rows:
-                session.execute(insert(CALENDARS), rows)
-        elif rows and ticket.queue_breach_at != key_before:
-            session.execute(
-                update(CALENDARS)
-                .where(CALENDARS.c.ticket_id == ticket.id)
-                .values(queue_breach_at=keys.queue_breach_at)
-            )
+        self.on_states(session, [(ticket, state)], now)
+
+    def on_states(
+        self, session: Session, items: Sequence[tuple[Any, TicketState]], now: datetime
+    ) -> None:
+        """`on_state` for many tickets (each at most once): one DELETE, one INSERT and one
+        UPDATE (executemany) for all of them."""
+        dropped: list[str] = []
+        added: list[dict[str, Any]] = []
+        moved: list[dict[str, Any]] = []
+        for ticket, state in items:
+            keys = queue_keys(state)
+            key_before, calendars_before = ticket.queue_breach_at, ticket.queue_calendars
+            rows = set_keys(ticket, keys)
+            if ticket.queue_calendars != calendars_before:
+                if calendars_before:
+                    dropped.append(ticket.id)
+                added.extend(rows)
+            elif rows and ticket.queue_breach_at != key_before:
+                moved.append({"b_ticket_id": ticket.id, "queue_breach_at": keys.queue_breach_at})
+        conn = session.connection()
+        if dropped:
+            conn.execute(delete(CALENDARS).where(CALENDARS.c.ticket_id.in_(dropped)))
+        if added:
+            conn.execute(insert(CALENDARS), added)
+        if moved:
+            conn.execute(_MOVE_KEY, moved)
+
+
+_MOVE_KEY = update(CALENDARS).where(CALENDARS.c.ticket_id == bindparam("b_ticket_id"))
 
 
 def set_keys(ticket: Any, keys: QueueKeys) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sla_engine.core.clock import TicketState
 from sla_engine.tickets import checkpoints, metric_rows, store
 from sla_engine.tickets.checkpoints import Checkpoint
+from sla_engine.tickets.saved_clock import SavedClock
 from sla_engine.tickets.ticket_clock import TicketClocks
 
 
@@ -37,30 +38,34 @@ def refresh_many(
     checkpoints.drop_all(session, ids)
     taken: list[tuple[str, Checkpoint]] = []
     states: dict[str, TicketState] = {}
+    replays: dict[str, SavedClock] = {}
     for item in loaded:
         ticket = item.ticket
         clock, points = clocks.rebuild_from_rows(ticket, logs[ticket.id])
         taken.extend((ticket.id, point) for point in points)
         states[ticket.id] = clocks.state_from_rows(ticket, clock, logs[ticket.id], now)
-        item.ticket.clock_state = clocks.to_json(clock)
+        replays[ticket.id] = clock
     checkpoints.add_many(session, taken)
     written = metric_rows.store_many(
         session, [(ticket_id, states[ticket_id], stored[ticket_id]) for ticket_id in ids], now
     )
-    # Each hook reads and writes only its own ticket's rows, so the ORM need not flush the
-    # batch's pending changes before every read: one flush at the end (a third of the time).
+    for item in loaded:
+        ticket, state = item.ticket, states[item.ticket.id]
+        ticket.clock_state = clocks.to_json(replays[ticket.id], written[ticket.id])
+        ticket.status = state.status
+        ticket.current_policy = state.policy
+        ticket.calendar = state.calendar
+    # Each hook reads and writes only its own tickets' rows, so the hooks run one after the
+    # other over the whole batch: a hook with `on_states` writes it with a few statements,
+    # another runs `on_state` per ticket. No ORM flush before every read (one at the end).
+    pairs = [(item.ticket, states[item.ticket.id]) for item in loaded]
     with session.no_autoflush:
         for hook in hooks:
-            before = getattr(hook, "before_states", None)
-            if before is not None:
-                before(session, ids)
-        for item in loaded:
-            ticket, state = item.ticket, states[item.ticket.id]
-            ticket.clock_state = {**(ticket.clock_state or {}), "rows": written[ticket.id]}
-            ticket.status = state.status
-            ticket.current_policy = state.policy
-            ticket.calendar = state.calendar
-            for hook in hooks:
+            many = getattr(hook, "on_states", None)
+            if many is not None:
+                many(session, pairs, now)
+                continue
+            for ticket, state in pairs:
                 hook.on_state(session, ticket, state, now)
     store.save_tickets(session, loaded)
     return states
