@@ -5,36 +5,22 @@ No timing is judged here; only that every contender ran and the report has its p
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.support.bench import run_benchmark
 
 
 def test_deadline_throughput_quick_run_prints_the_comparison_table() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "deadline_throughput.py"),
-            "--quick",
-            "--starts",
-            "300",
-            "--many",
-            "2000",
-            "--slow-subset",
-            "20",
-            "--min-time",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    out = run.stdout
-    assert "Traceback" not in run.stderr
+    out = run_benchmark(
+        "deadline_throughput.py",
+        "--quick",
+        "--starts",
+        "300",
+        "--many",
+        "2000",
+        "--slow-subset",
+        "20",
+        "--min-time",
+        "0",
+    ).stdout
     for contender in (
         "sla_engine Calendar.add",
         "sla_engine add_many",
