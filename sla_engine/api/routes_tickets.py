@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from sla_engine.api.bodies import body_schema, read_model
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.openapi import problem_responses
 from sla_engine.api.schemas import EventRequest, Instant, TicketRequest
 from sla_engine.api.service_calls import call
@@ -21,16 +22,14 @@ router = APIRouter(tags=["tickets"])
 MAX_EVENT_BODY_BYTES = 256 * 1024
 
 
-def _tickets(request: Request) -> Any:
-    return request.app.state.services.tickets
-
-
 @router.post(
     "/tickets",
     status_code=201,
     responses={200: {"description": "already existed"}, **problem_responses(402, 409)},
 )
-async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
+async def create_ticket(
+    body: TicketRequest, request: Request, services: ServicesDep
+) -> JSONResponse:
     """Open a ticket; its SLA clocks start at `created_at`.
 
     `calendar` (optional) gives the ticket its own calendar: it replaces the calendar of each
@@ -41,7 +40,7 @@ async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
     version = None if body.version is None else str(body.version)
     answer = await call(
         request,
-        _tickets(request).create_ticket,
+        services.tickets.create_ticket,
         TicketCreate(
             id=body.id,
             policy=body.policy,
@@ -57,10 +56,10 @@ async def create_ticket(body: TicketRequest, request: Request) -> JSONResponse:
 
 
 @router.get("/tickets/{ticket_id}")
-async def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
+async def get_ticket(ticket_id: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """The ticket, its events in replay order and its SLA state now; `calendar` is the
     ticket's calendar in force (null when the policy's calendars apply)."""
-    return dict(await call(request, _tickets(request).get_ticket, ticket_id))
+    return dict(await call(request, services.tickets.get_ticket, ticket_id))
 
 
 @router.post(
@@ -72,7 +71,7 @@ async def get_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
     },
     openapi_extra=body_schema(EventRequest, limit=MAX_EVENT_BODY_BYTES),
 )
-async def add_event(ticket_id: str, request: Request) -> JSONResponse:
+async def add_event(ticket_id: str, request: Request, services: ServicesDep) -> JSONResponse:
     """Append an event (`agent_reply`, `customer_reply`, `pending`, `solved`, ...).
 
     Extra fields are the event's data, e.g. `{"type": "policy_changed", "policy": "emergency"}`
@@ -84,7 +83,7 @@ async def add_event(ticket_id: str, request: Request) -> JSONResponse:
     body = await read_model(request, EventRequest)
     answer = await call(
         request,
-        _tickets(request).add_event,
+        services.tickets.add_event,
         ticket_id,
         EventCreate(
             event_id=body.event_id,
@@ -100,10 +99,11 @@ async def add_event(ticket_id: str, request: Request) -> JSONResponse:
 async def ticket_sla(
     ticket_id: str,
     request: Request,
+    services: ServicesDep,
     at: Annotated[
         Instant | None, Query(description="evaluate at this instant (ISO 8601); default: now")
     ] = None,
 ) -> dict[str, Any]:
     """The ticket's SLA state, replayed from its whole event log."""
-    state = await call(request, _tickets(request).sla, ticket_id, at)
+    state = await call(request, services.tickets.sla, ticket_id, at)
     return dict(state.to_json())

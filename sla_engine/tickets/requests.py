@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sla_engine.core.times import require_aware
 from sla_engine.errors import InputError
 from sla_engine.storage.models import ID_LENGTH
 
@@ -38,6 +39,10 @@ RESERVED_EVENT_KEYS = frozenset(
 )
 MAX_EVENT_DATA_BYTES = 64 * 1024
 NAME_MAX = 100
+
+check_aware = require_aware
+"""An instant: a datetime with a UTC offset, else an `InputError` naming the field (the one
+check in `core.times`, under the name the tickets' callers know)."""
 
 
 @dataclass(frozen=True)
@@ -83,19 +88,6 @@ def check_identifier(value: Any, field_name: str, *, max_length: int = ID_LENGTH
 
 def check_optional_identifier(value: Any, field_name: str, *, max_length: int) -> str | None:
     return None if value is None else check_identifier(value, field_name, max_length=max_length)
-
-
-def check_aware(value: Any, field_name: str) -> datetime:
-    """An instant: a datetime with a UTC offset (naive local times are ambiguous)."""
-    if not isinstance(value, datetime):
-        raise InputError(f"{field_name} must be a datetime", field=field_name, value=value)
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InputError(
-            f"{field_name} must carry a UTC offset (e.g. 2026-11-26T09:00:00-07:00)",
-            field=field_name,
-            value=value.isoformat(),
-        )
-    return value
 
 
 def check_policy(name: Any, policies: Mapping[str, Any], field_name: str = "policy") -> str:

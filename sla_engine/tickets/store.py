@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.util import identity_key
 
 from sla_engine.core.clock import Event
@@ -135,6 +135,8 @@ def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
             continue
         groups.setdefault(tuple(sorted(changed)), []).append({"b_id": ticket.id, **changed})
         stored.update(changed)
+        if len(session.identity_map) == 0:
+            continue
         cached = session.identity_map.get(identity_key(Ticket, ticket.id))
         if cached is not None:  # an ORM copy loaded by the caller: read it again when used
             session.expire(cached)
@@ -143,8 +145,15 @@ def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
 
 
 def _loaded(row: Mapping[Any, Any]) -> LoadedTicket:
+    """The row as a detached `Ticket` with these values loaded (as a query would leave them,
+    not set one by one: the constructor's attribute events cost more than the query)."""
     stored = dict(row)
-    return LoadedTicket(Ticket(**stored), stored)
+    mapper = Ticket.__mapper__
+    if not mapper.configured:
+        configure_mappers()
+    ticket = mapper.class_manager.new_instance()
+    ticket.__dict__.update(stored)
+    return LoadedTicket(ticket, stored)
 
 
 def event_rows(session: Session, ticket_id: str) -> list[StoredEvent]:

@@ -17,7 +17,7 @@ and replayed from the start, so concurrent clients never see it as a server erro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sla_engine.config import ServiceConfig
 from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.clock import Event, TicketState, evaluate
+from sla_engine.core.times import require_aware, utcnow
 from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
 from sla_engine.storage.models import Ticket
 from sla_engine.tickets import metric_rows, store
@@ -34,7 +35,6 @@ from sla_engine.tickets.refresh import refresh_many
 from sla_engine.tickets.requests import (
     EventCreate,
     TicketCreate,
-    check_aware,
     check_event_request,
     check_ticket_request,
 )
@@ -44,10 +44,6 @@ from sla_engine.tickets.ticket_clock import TicketClocks
 from sla_engine.tickets.views import event_view, ticket_view
 
 __all__ = ["TicketHook", "TicketService", "utcnow"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class TicketHook(Protocol):
@@ -122,7 +118,7 @@ class TicketService:
             now = self.clock()
             try:
                 with self.sessionmaker() as session, session.begin():
-                    return self.add_event_in_session(session, ticket_id, req, now)
+                    return self._append_event(session, ticket_id, req, now)
             except (IntegrityError, OperationalError) as exc:
                 # A concurrent transaction won a race (a row it inserted first, a deadlock):
                 # everything was rolled back, so the request is replayed from the start.
@@ -148,7 +144,7 @@ class TicketService:
 
     def sla(self, ticket_id: str, at: datetime | None = None) -> TicketState:
         """The ticket's SLA state now, or at `at` with the calendar versions known then."""
-        when = self.clock() if at is None else check_aware(at, "at")
+        when = self.clock() if at is None else require_aware(at, "at")
         with self.sessionmaker() as session, session.begin():
             return self.state_in_session(session, ticket_id, when, past=at is not None)
 
@@ -193,6 +189,12 @@ class TicketService:
 
         Usable inside a caller's transaction or savepoint (a batch runs each item in one)."""
         check_event_request(req, self.config.policies)
+        return self._append_event(session, ticket_id, req, now)
+
+    def _append_event(
+        self, session: Session, ticket_id: str, req: EventCreate, now: datetime
+    ) -> dict[str, Any]:
+        """`add_event_in_session` for a request already checked."""
         loaded = self._find(session, ticket_id, lock=True)
         ticket = loaded.ticket
         if req.occurred_at < ticket.created_at:
