@@ -51,8 +51,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 
+from sla_engine.core.business_calendar import BusinessCalendar
 from sla_engine.core.clock_values import (
     ZERO,
     Event,
@@ -92,7 +92,7 @@ def replay_order(events: Iterable[Event], at: datetime | None = None) -> list[Ev
     return sorted(kept, key=lambda e: (e.occurred_at, e.seq))
 
 
-def _default_loader(name: str) -> Any:
+def _default_loader(name: str) -> BusinessCalendar:
     from sla_engine.core.calendar import load_calendar
 
     return load_calendar(name)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from sla_engine.core.business_calendar import BusinessCalendar
+from sla_engine.core.times import is_aware, iso
+
 Status = Literal["active", "paused", "achieved", "breached", "cancelled"]
 TicketStatus = Literal["open", "pending", "solved", "closed"]
 
@@ -46,7 +49,7 @@ class MetricState:
     clock_start: datetime | None = None
     budget_offset: timedelta = ZERO
 
-    def when_spent(self, spent: timedelta, calendar: Any) -> datetime:
+    def when_spent(self, spent: timedelta, calendar: BusinessCalendar) -> datetime:
         """When this metric's spent business time reaches ``spent`` if it runs on unpaused
         from now (e.g. the 75% escalation: ``when_spent(0.75 * breach, cal)``).
         ``calendar`` is this metric's calendar. A point already passed before the current
@@ -55,17 +58,16 @@ class MetricState:
         budget = spent - self.budget_offset
         if budget < ZERO:
             return start
-        result: datetime = calendar.add(start, budget)
-        return result
+        return calendar.add(start, budget)
 
     def to_json(self, *, details: bool = False) -> dict[str, Any]:
         """The SPEC shape; ``details`` adds cycle, calendar, durations and flags."""
         body: dict[str, Any] = {
             "status": self.status,
-            "started_at": _iso(self.started_at),
-            "target_at": _iso(self.target_at),
-            "breach_at": _iso(self.breach_at),
-            "stopped_at": _iso(self.stopped_at),
+            "started_at": iso(self.started_at),
+            "target_at": iso(self.target_at),
+            "breach_at": iso(self.breach_at),
+            "stopped_at": iso(self.stopped_at),
             "business_elapsed_s": float(self.business_elapsed_s),
             "business_remaining_s": float(self.business_remaining_s),
             "calendar_remaining_s": float(self.calendar_remaining_s),
@@ -103,13 +105,11 @@ class TicketState:
         }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def require_aware(value: Any, name: str) -> datetime:
+def require_aware(value: object, name: str) -> datetime:
+    """`value` as an instant, else a `TypeError` naming `name` (the clock's own arguments are
+    programming errors; request fields use `times.require_aware`, an `InputError`)."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
+    if not is_aware(value):
         raise TypeError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
     return value

@@ -16,20 +16,32 @@ file (or `holidays.ics_text`), the line and the event.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Protocol, cast
 
 import icalendar
 import recurring_ical_events
 from icalendar.parser import Contentline
+from icalendar.prop import vDDDTypes
 
 from sla_engine.errors import CalendarError
 
 _DAY = timedelta(days=1)
 _DATE_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID")
 _FOLDED = re.compile(r"\r?\n[ \t]")
+
+
+class _ContentLine(Protocol):
+    def parts(self) -> tuple[str, object, str]:
+        """(name, parameters, value); `ValueError` when the line cannot be split."""
+        ...
+
+
+# icalendar's `Contentline(text)` constructor has no annotations (its `parts()` has): typed
+# here by its documented use, so that this strictly typed module calls it as typed code
+_content_line = cast(Callable[[str], _ContentLine], Contentline)
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class IcsHolidays:
                 continue
             start, end = event_span(event)
             if isinstance(start, datetime):
+                assert isinstance(end, datetime)  # both date-times: checked when read
                 if end > start:
                     closures.append((start, end))
                 continue
@@ -90,13 +103,13 @@ class IcsHolidays:
         return YearOfEvents(closed, closures)
 
 
-def event_span(event: Any) -> tuple[Any, Any]:
+def event_span(event: icalendar.Component) -> tuple[date, date]:
     """(start, end) of one occurrence: two dates for an all-day event, else two datetimes."""
-    start = event["DTSTART"].dt
+    start = _date_value(event, "DTSTART")
     if "DTEND" in event:
-        end = event["DTEND"].dt
+        end = _date_value(event, "DTEND")
     elif "DURATION" in event:
-        end = start + event["DURATION"].dt
+        end = start + cast(timedelta, _value(event, "DURATION"))
     else:  # RFC 5545 3.6.1: one day for a date, an instant for a date-time
         end = start if isinstance(start, datetime) else start + _DAY
     return start, end
@@ -139,7 +152,19 @@ class _Checker:
                 raise self.error(f"cannot expand recurring events ({exc})") from None
         return holidays
 
-    def event_years(self, event: Any, line: int | None) -> set[int]:
+    def event_years(self, event: icalendar.Component, line: int | None) -> set[int]:
+        """The years an event names (start, end, its recurrence's UNTIL), once checked."""
+        start, end = self.checked_span(event, line)
+        years = {start.year}
+        rule = event.get("RRULE")
+        if rule is None and "RDATE" not in event:
+            years.add(end.year)
+        for until in rule.get("UNTIL", []) if rule is not None else []:
+            years.add(until.year)
+        return years
+
+    def checked_span(self, event: icalendar.Component, line: int | None) -> tuple[date, date]:
+        """The event's (start, end), its properties checked; an error names event and line."""
         label = f"event {str(event.get('SUMMARY', ''))!r}" if "SUMMARY" in event else "event"
         if "UID" in event:
             label += f" (UID {event['UID']})"
@@ -153,7 +178,7 @@ class _Checker:
         if "DTSTART" not in event:
             raise fail("DTSTART missing")
         for prop in _DATE_PROPERTIES:
-            if prop in event and event[prop].params.get("TZID") and _floating(event[prop].dt):
+            if prop in event and event[prop].params.get("TZID") and _floating(_value(event, prop)):
                 raise fail(f"{prop}: unknown TZID {event[prop].params['TZID']!r}", prop)
         start, end = event_span(event)
         if isinstance(start, datetime) != isinstance(end, datetime):
@@ -163,13 +188,7 @@ class _Checker:
                 raise fail("ends before it starts", "DTEND")
         except TypeError:
             raise fail("mixes floating and zoned times", "DTEND") from None
-        years = {start.year}
-        rule = event.get("RRULE")
-        if rule is None and "RDATE" not in event:
-            years.add(end.year)
-        for until in rule.get("UNTIL", []) if rule is not None else []:
-            years.add(until.year)
-        return years
+        return start, end
 
     def property_line(self, begin: int | None, prop: str | None) -> int | None:
         if begin is None or prop is None:
@@ -207,13 +226,25 @@ class _Checker:
         """The first content line icalendar cannot split into name, parameters and value."""
         for number, text in self.lines:
             try:
-                Contentline(text).parts()
+                _content_line(text).parts()
             except ValueError:
                 return number
         return None
 
 
-def _floating(value: Any) -> bool:
+def _value(event: icalendar.Component, prop: str) -> object:
+    """The value of a date, date-time or duration property (DTSTART, DTEND, RECURRENCE-ID,
+    DURATION): icalendar types `event[prop]` as any property type; these parse as
+    `vDDDTypes`."""
+    return cast(vDDDTypes, event[prop]).dt
+
+
+def _date_value(event: icalendar.Component, prop: str) -> date:
+    """A DTSTART or DTEND: a date (all-day) or a datetime (a TIME or PERIOD value is none)."""
+    return cast(date, _value(event, prop))
+
+
+def _floating(value: object) -> bool:
     return isinstance(value, datetime) and value.tzinfo is None
 
 

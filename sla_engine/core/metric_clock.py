@@ -7,33 +7,25 @@ instants and durations, so it can be saved as JSON and resumed exactly (:meth:`d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
+from sla_engine.core.business_calendar import BusinessCalendar, CalendarLookup
 from sla_engine.core.clock_values import ZERO, MetricState, Status
-from sla_engine.core.policies import MetricPolicy
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
-def instant_us(value: datetime) -> int:
-    """An aware instant as microseconds since the epoch (exact)."""
-    return (value - _EPOCH) // _US
-
-
-def instant_from_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+from sla_engine.core.policy_values import MetricPolicy, Policy
+from sla_engine.core.times import ONE_US, from_epoch_us, instant_us
 
 
 def optional_us(value: datetime | None) -> int | None:
+    """An optional aware instant as microseconds since the epoch (exact)."""
     return None if value is None else instant_us(value)
 
 
 def optional_instant(value: int | None) -> datetime | None:
-    return None if value is None else instant_from_us(value)
+    """The UTC instant `optional_us` saved (None stays None)."""
+    return None if value is None else from_epoch_us(value)
 
 
 @dataclass
@@ -50,7 +42,7 @@ class MetricClock:
     policy_name: str
     policy: MetricPolicy
     calendar_name: str
-    cal: Any
+    cal: BusinessCalendar
     origin: datetime
     started_at: datetime
     seg_start: datetime
@@ -74,8 +66,7 @@ class MetricClock:
 
     def spent(self, t: datetime) -> timedelta:
         t = max(t, self.seg_start)
-        spent: timedelta = self.spent_before + self.cal.elapsed(self.seg_start, t)
-        return spent - self.paused_now(t)
+        return self.spent_before + self.cal.elapsed(self.seg_start, t) - self.paused_now(t)
 
     def deadline(self, budget: timedelta, t: datetime) -> datetime | None:
         """When ``budget`` is spent if the clock runs unpaused from t (None: before this
@@ -83,8 +74,7 @@ class MetricClock:
         rest = budget - self.spent_before + self.paused_now(max(t, self.seg_start))
         if rest < ZERO:
             return None
-        result: datetime = self.cal.add(self.seg_start, rest)
-        return result
+        return self.cal.add(self.seg_start, rest)
 
     def breach_at(self, t: datetime) -> datetime:
         return self.breached_at or self.deadline(self.policy.breach, t) or self.seg_start
@@ -115,7 +105,7 @@ class MetricClock:
         if self.pause_from is None:
             return
         if t > self.pause_from:
-            accrued: timedelta = self.cal.elapsed(self.pause_from, t)
+            accrued = self.cal.elapsed(self.pause_from, t)
             self.paused_seg += accrued
             self.paused_total += accrued
         self.pause_from = None
@@ -130,7 +120,7 @@ class MetricClock:
         self.stopped_at = t
         self.outcome = "cancelled" if cancel else ("achieved" if on_time else "breached")
 
-    def switch_calendar(self, t: datetime, name: str, cal: Any) -> None:
+    def switch_calendar(self, t: datetime, name: str, cal: BusinessCalendar) -> None:
         """Run the rest of the budget on another calendar from t; what is spent stays spent."""
         if not self.running or name == self.calendar_name:
             return
@@ -145,7 +135,7 @@ class MetricClock:
             self.pause_from = t
 
     def retarget(
-        self, u: datetime, policy_name: str, policy: MetricPolicy, name: str, cal: Any
+        self, u: datetime, policy_name: str, policy: MetricPolicy, name: str, cal: BusinessCalendar
     ) -> None:
         """Measure against ``policy`` from u: a new clock at u (``from_change``) or from the
         cycle's original start (``from_start``); accrued pause time is kept as credit."""
@@ -204,7 +194,7 @@ class MetricClock:
     def copy(self) -> MetricClock:
         return replace(self)
 
-    def dump(self) -> list[Any]:
+    def dump(self) -> list[int | str | None]:
         """The clock as a JSON list (the calendar object itself is looked up again on load)."""
         return [
             self.cycle,
@@ -213,9 +203,9 @@ class MetricClock:
             instant_us(self.origin),
             instant_us(self.started_at),
             instant_us(self.seg_start),
-            self.spent_before // _US,
-            self.paused_seg // _US,
-            self.paused_total // _US,
+            self.spent_before // ONE_US,
+            self.paused_seg // ONE_US,
+            self.paused_total // ONE_US,
             optional_us(self.pause_from),
             optional_us(self.breached_at),
             optional_us(self.target_passed_at),
@@ -228,8 +218,8 @@ class MetricClock:
         cls,
         metric: str,
         saved: list[Any],
-        policies: Mapping[str, Any],
-        calendars: Callable[[str], Any],
+        policies: Mapping[str, Policy],
+        calendars: CalendarLookup,
     ) -> MetricClock:
         """The clock :meth:`dump` saved; KeyError when its policy or metric is gone."""
         (
@@ -255,9 +245,9 @@ class MetricClock:
             policy=policies[policy_name].metrics[metric],
             calendar_name=calendar_name,
             cal=calendars(calendar_name),
-            origin=instant_from_us(origin),
-            started_at=instant_from_us(started),
-            seg_start=instant_from_us(seg_start),
+            origin=from_epoch_us(origin),
+            started_at=from_epoch_us(started),
+            seg_start=from_epoch_us(seg_start),
             spent_before=timedelta(microseconds=spent),
             paused_seg=timedelta(microseconds=paused_seg),
             paused_total=timedelta(microseconds=paused_total),

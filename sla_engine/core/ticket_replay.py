@@ -16,12 +16,14 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, cast
 
+from sla_engine.core.business_calendar import BusinessCalendar, CalendarLookup
 from sla_engine.core.clock_values import Event, TicketState, TicketStatus
 from sla_engine.core.metric_clock import MetricClock, optional_instant, optional_us
 from sla_engine.core.policies import Policy
 from sla_engine.errors import InputError
 
-CalendarLoader = Callable[[str], Any]
+CalendarLoader = CalendarLookup
+"""A calendar by name (e.g. `load_calendar`)."""
 
 
 def policies_fingerprint(policies: Mapping[str, Policy]) -> str:
@@ -41,9 +43,9 @@ def policies_fingerprint(policies: Mapping[str, Policy]) -> str:
 
 
 def memoized(loader: CalendarLoader) -> CalendarLoader:
-    cache: dict[str, Any] = {}
+    cache: dict[str, BusinessCalendar] = {}
 
-    def load(name: str) -> Any:
+    def load(name: str) -> BusinessCalendar:
         if name not in cache:
             cache[name] = loader(name)
         return cache[name]
@@ -99,7 +101,7 @@ class TicketReplay:
 
     # -- saving and resuming ------------------------------------------------------------------
 
-    def dump(self) -> dict[str, Any]:
+    def dump(self) -> dict[str, object]:
         """The replay as JSON (what :meth:`load` resumes)."""
         return {
             "policy": self.policy.name,
@@ -226,7 +228,7 @@ class TicketReplay:
         self.first_response_at = t
         self.follow_calendars(t)
 
-    def change_policy(self, name: Any, u: datetime) -> None:
+    def change_policy(self, name: object, u: datetime) -> None:
         new = self.policies.get(name) if isinstance(name, str) else None
         if new is None or new.name == self.policy.name:
             return
@@ -247,7 +249,7 @@ class TicketReplay:
             if self.running(metric) is None and self.should_run(metric):
                 self.start(metric, u)
 
-    def change_calendar(self, name: Any, u: datetime) -> None:
+    def change_calendar(self, name: object, u: datetime) -> None:
         """The ticket moves to calendar ``name`` (None: back to the policy's calendars)."""
         if name is not None and not isinstance(name, str):
             return

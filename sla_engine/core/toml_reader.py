@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sla_engine.errors import ConfigError
 
@@ -15,15 +14,15 @@ class TableReader:
 
     file: str
 
-    def error(self, key: str, value: Any, reason: str) -> ConfigError:
+    def error(self, key: str, value: object, reason: str) -> ConfigError:
         return ConfigError(f"{self.file}: {key} = {value!r}: {reason}", field=key, value=value)
 
-    def table(self, key: str, value: Any) -> Mapping[str, Any]:
+    def table(self, key: str, value: object) -> Mapping[str, object]:
         if not isinstance(value, Mapping):
             raise self.error(key, value, "expected a table")
         return value
 
-    def unknown_keys(self, key: str, table: Mapping[str, Any], allowed: Collection[str]) -> None:
+    def unknown_keys(self, key: str, table: Mapping[str, object], allowed: Collection[str]) -> None:
         for name in table:
             if name not in allowed:
                 full = f"{key}.{name}" if key else name
@@ -31,7 +30,13 @@ class TableReader:
                     full, table[name], f"unknown key (expected one of: {', '.join(allowed)})"
                 )
 
-    def string(self, key: str, value: Any) -> str:
+    def string(self, key: str, value: object) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.error(key, value, "expected a non-empty string")
         return value
+
+
+def reason(exc: BaseException) -> str:
+    """The text of an error for a message: its `message` (engine errors), else str(exc), else
+    its type's name."""
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
