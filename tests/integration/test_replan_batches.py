@@ -1,0 +1,171 @@
+"""A re-plan in batches (a few statements per batch for all its tickets) leaves the database
+exactly as re-planning the same tickets one by one does, on SQLite and PostgreSQL.
+
+Two databases get the same tickets (open, paused, solved, breached, with events, with a fired
+threshold and a repeat after the breach) from the same clock; the calendar's hours are cut in
+both; one is re-planned by the job in batches of 3, the other ticket by ticket through the
+single-ticket path (`refresh_in_session`, each hook's `on_state`). Every stored row then
+matches: tickets (saved clock, queue keys), metric rows, checkpoints, escalation timers,
+queue calendar rows and the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from sla_engine.calendar_store.replan import Replanner
+from sla_engine.composition import Services, build_services
+from sla_engine.config import load_config
+from sla_engine.escalation.models import EscalationTimer
+from sla_engine.tickets import EventCreate, TicketCreate
+from tests.conftest import pg_database
+
+PHOENIX = ZoneInfo("America/Phoenix")
+START = datetime(2026, 12, 2, 8, 0, tzinfo=PHOENIX)  # Wednesday 08:00 in Phoenix
+NOW = START + timedelta(hours=6)
+MORNINGS = {
+    "name": "SmarterTools support hours",
+    "timezone": "America/Phoenix",
+    "hours": {d: ["08:00-13:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    "holidays": {"country": "US", "subdiv": "AZ"},
+}
+CONFIG = """\
+[[destinations]]
+name = "oncall"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[policies.standard.first_response]
+escalate = [{at = "50%", to = "oncall"}, {at = "100%", to = "oncall"}]
+
+[policies.desk.first_response]
+calendar = "smartertools"
+breach = "2h"
+escalate = [{at = "75%", to = "oncall"}]
+repeat_after_breach = {every = "1h", to = "oncall"}
+"""
+TICKETS = 16
+# Every stored table, rows by their natural key (generated ids left out).
+TABLES = {
+    "tickets": "id",
+    "ticket_metrics": "ticket_id, metric",
+    "ticket_checkpoints": "ticket_id, occurred_at, seq",
+    "escalation_timers": "ticket_id, metric, cycle, threshold",
+    "ticket_queue_calendars": "ticket_id, calendar",
+    "escalation_deliveries": "ticket_id, metric, cycle, threshold, destination",
+}
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def second_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'one-by-one.db'}"
+        return
+    with pg_database() as url:
+        yield url
+
+
+def build(url: str, folder: Path, clock: Clock) -> Services:
+    config_file = folder / "config.toml"
+    config_file.write_text(CONFIG)
+    return build_services(load_config(config_file, env={}, database_url=url), clock=clock)
+
+
+def open_tickets(services: Services, clock: Clock) -> None:
+    """The same tickets in each database, written at the same instants."""
+    tickets = services.tickets
+    for n in range(TICKETS):
+        created = START + timedelta(minutes=11 * n)
+        clock.now = created
+        policy = "desk" if n % 3 == 0 else "standard"
+        tickets.create_ticket(TicketCreate(id=f"T-{n:02d}", policy=policy, created_at=created))
+    for n in range(0, TICKETS, 4):  # paused, some resumed
+        clock.now = START + timedelta(hours=4, minutes=30)
+        tickets.add_event(f"T-{n:02d}", EventCreate("p", "pending", clock.now))
+        if n % 8 == 0:
+            tickets.add_event(f"T-{n:02d}", EventCreate("o", "open", clock.now))
+    for n in range(1, TICKETS, 5):  # answered: the metric stops
+        clock.now = START + timedelta(hours=4, minutes=45)
+        tickets.add_event(f"T-{n:02d}", EventCreate("r", "agent_reply", clock.now))
+    clock.now = NOW
+    # the first threshold of some tickets has fired (the same rows in both databases)
+    with services.sessionmaker.begin() as session:
+        t = EscalationTimer
+        session.execute(
+            sa.update(t)
+            .where(
+                t.status == "pending",
+                t.ticket_id.in_(["T-02", "T-03", "T-06", "T-09", "T-12"]),
+                t.threshold.in_(["50%", "75%"]),
+            )
+            .values(status="fired", fired_at=NOW)
+        )
+
+
+def dump(services: Services) -> dict[str, list[tuple[Any, ...]]]:
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    with services.engine.connect() as conn:
+        for table, order in TABLES.items():
+            columns = [
+                c["name"]
+                for c in sa.inspect(conn).get_columns(table)
+                if not (c["name"] == "id" and table != "tickets")
+            ]
+            rows = conn.execute(
+                sa.text(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
+            )
+            found[table] = [tuple(r) for r in rows]
+    return found
+
+
+def test_a_replan_in_batches_equals_one_ticket_at_a_time(
+    db_url: str, second_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLA_ENGINE_CALENDARS", raising=False)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    clock = Clock(START)
+    batched = build(db_url, tmp_path / "a", clock)
+    single = build(second_url, tmp_path / "b", clock)
+    try:
+        for services in (batched, single):
+            open_tickets(services, clock)
+        assert dump(batched) == dump(single)
+        clock.now = NOW + timedelta(minutes=1)
+        for services in (batched, single):
+            store = services.calendar_store
+            assert store is not None
+            store.put("smartertools", MORNINGS)
+        store = batched.calendar_store
+        assert store is not None and store.replanner is not None
+        store.replanner.batch = 3
+        done = store.replanner.run_pending()
+        assert done > 3 * 3  # the open tickets, in more than three batches
+        one_by_one = Replanner(
+            single.sessionmaker, single.tickets.refresh_in_session, clock, batch=3
+        )
+        assert one_by_one.refresh_many is None
+        assert one_by_one.run_pending() == done
+        after = dump(batched)
+        assert after == dump(single)
+        statuses = {row[5] for row in after["escalation_timers"]}
+        assert {"pending", "fired", "cancelled"} <= statuses  # the cases are there
+    finally:
+        batched.close()
+        single.close()
