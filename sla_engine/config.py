@@ -1,4 +1,4 @@
-"""The service config file (SPEC section 3): database, destinations, policies, products.
+"""The service config file: database, destinations, policies, products.
 
 Everything is validated when the service starts, so a mistake is reported once, naming the
 file, the key path and the value, instead of surfacing when the first escalation is due.

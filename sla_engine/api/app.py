@@ -18,7 +18,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sla_engine.api import openapi, problems, service_calls
 from sla_engine.api.dashboard import router as dashboard_router
 from sla_engine.api.limits import RequestLimits
-from sla_engine.api.problems import Problem
 from sla_engine.api.prometheus import AppMetrics, MetricsMiddleware
 from sla_engine.api.routes_batch import router as batch_router
 from sla_engine.api.routes_calendars import router as calendars_router
@@ -31,6 +30,7 @@ from sla_engine.api.routes_reports import router as reports_router
 from sla_engine.api.routes_service import install_docs
 from sla_engine.api.routes_service import router as service_router
 from sla_engine.api.routes_tickets import router as tickets_router
+from sla_engine.edge.problems import FieldError, Problem
 
 API_PREFIX = "/v1"
 TOKEN_ENV = "SLA_ENGINE_API_TOKEN"
@@ -71,7 +71,7 @@ class BearerAuth:
             status=401,
             slug="unauthorized",
             detail=f"{why} bearer token: send 'Authorization: Bearer <token>' on /v1",
-            errors=(problems.FieldError("Authorization", None, f"{why} bearer token"),),
+            errors=(FieldError("Authorization", None, f"{why} bearer token"),),
             headers={"WWW-Authenticate": 'Bearer realm="sla_engine"'},
         )
         await problem.response(scope["path"])(scope, receive, send)

@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sla_engine.api.problems import NAIVE_MESSAGE, invalid
+from sla_engine.api.problems import invalid
+from sla_engine.edge.problems import NAIVE_MESSAGE
+from sla_engine.edge.requests import RANGE_MESSAGE, in_supported_range
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-"""Instants the API accepts: [1900, 3000) UTC; beyond, it is a typo, not a ticket."""
-RANGE_MESSAGE = "is out of the supported range (years 1900 to 2999)"
 ONE_US = timedelta(microseconds=1)
 DAY_US = 86_400_000_000
 MAX_DURATION_S = 50 * 366 * 24 * 3600
@@ -40,10 +38,6 @@ def parse_instant(text: Any, field: str) -> datetime:
     if not in_supported_range(value):
         raise invalid(field, text, RANGE_MESSAGE)
     return value
-
-
-def in_supported_range(value: datetime) -> bool:
-    return EARLIEST <= value < LATEST
 
 
 def parse_duration_value(value: Any, field: str) -> timedelta:

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from sla_engine.api.limits import DEFAULT_BODY_BYTES, LIMIT_KEY
-from sla_engine.api.problems import PROBLEM_JSON
+from sla_engine.edge.problems import PROBLEM_JSON
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -14,7 +14,8 @@ from http import HTTPStatus
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sla_engine.api.limits import MAX_URL_BYTES
-from sla_engine.api.problems import PROBLEM_JSON, FieldError, Problem, uri_too_long
+from sla_engine.api.problems import uri_too_long
+from sla_engine.edge.problems import PROBLEM_JSON, FieldError, Problem
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):

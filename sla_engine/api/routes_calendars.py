@@ -19,13 +19,14 @@ from sla_engine.api.deps import ServicesDep
 from sla_engine.api.iso_times import format_instant
 from sla_engine.api.limits import body_limit
 from sla_engine.api.openapi import problem_responses
-from sla_engine.api.problems import Problem, ProblemError, invalid
-from sla_engine.api.schemas import Instant
+from sla_engine.api.problems import ProblemError, invalid
 from sla_engine.api.service_calls import call
 from sla_engine.calendar_store import CalendarStore
 from sla_engine.composition import Services
 from sla_engine.core.calendar import Calendar
 from sla_engine.core.calendar_file import CalendarSpec
+from sla_engine.edge.problems import FieldError, Problem
+from sla_engine.edge.requests import Instant
 from sla_engine.errors import CalendarError, NotFound
 
 router = APIRouter(tags=["calendars"])
@@ -269,7 +270,7 @@ async def put_calendar(
 
 async def _read_body(request: Request) -> tuple[str, bytes]:
     """(media type, body): JSON or TOML (else 415), at most MAX_PUT_BODY_BYTES (else 413)."""
-    from sla_engine.api.problems import FieldError, is_json_content_type
+    from sla_engine.api.problems import is_json_content_type
 
     content_type = request.headers.get("content-type")
     media = (content_type or "").split(";", 1)[0].strip().lower()

@@ -1,4 +1,4 @@
-"""Support credits (SPEC section 5): grants, subscriptions, balances, the ledger, RSAA, and
+"""Support credits (docs/CREDITS.md): grants, subscriptions, balances, the ledger, RSAA, and
 which product versions are supported or legacy.
 
 Credit spending itself happens on `POST /v1/tickets` (402 problem+json when no credit is
@@ -7,47 +7,16 @@ left) and on the credit events of `POST /v1/tickets/{id}/events`.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import Field
 
 from sla_engine.api.deps import ServicesDep
-from sla_engine.api.schemas import Identifier, Instant, Name, Strict
 from sla_engine.core.products import version_status
-from sla_engine.credits.ledger import GRANT_KINDS
+from sla_engine.edge.requests import GrantRequest, Identifier, Instant, SubscriptionRequest
 
 router = APIRouter(tags=["credits"])
-
-GrantKind = Literal[
-    "license_purchase", "renewal", "reinstatement", "bundle_purchase", "ticket_purchase"
-]
-assert set(GrantKind.__args__) == set(GRANT_KINDS)  # type: ignore[attr-defined]
-
-
-class GrantRequest(Strict):
-    """A grant or purchase: licence (2 email credits), renewal or reinstatement (1), bundle
-    (2), or `ticket_purchase` of `quantity` tickets (default 1) at `price_per_ticket`."""
-
-    kind: GrantKind
-    occurred_at: Instant
-    quantity: Annotated[int, Field(ge=1, le=10_000, strict=True)] | None = None
-    price_per_ticket: Annotated[Decimal, Field(ge=0, le=1_000_000, allow_inf_nan=False)] | None = (
-        None
-    )
-    package: Name | None = Field(default=None, description="package name, e.g. '10-pack'")
-
-
-class SubscriptionRequest(Strict):
-    """A hosted-service subscription: unlimited email tickets from `start` until `end`
-    (open-ended without it). Posting `end` for an open subscription with the same `start`
-    ends it."""
-
-    kind: Literal["hosted"]
-    start: Instant
-    end: Instant | None = None
 
 
 @router.post("/accounts/{account}/grants", status_code=201)

@@ -22,9 +22,7 @@ from starlette.responses import Response
 from sla_engine.api.bodies import body_schema, read_body, read_model
 from sla_engine.api.deps import ServicesDep
 from sla_engine.api.iso_times import (
-    EARLIEST,
     EPOCH,
-    LATEST,
     ONE_US,
     format_instant,
     format_many,
@@ -44,6 +42,7 @@ from sla_engine.api.schemas import (
 )
 from sla_engine.composition import Services
 from sla_engine.core.durations import format_duration
+from sla_engine.edge.requests import EARLIEST, LATEST
 from sla_engine.errors import InputError, SlaEngineError
 
 router = APIRouter(tags=["deadlines"])

@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from sla_engine.api.deps import ServicesDep
 from sla_engine.api.lookup import calendar_named, calendar_source, policy_named
-from sla_engine.api.schemas import Instant
 from sla_engine.api.service_calls import call
 from sla_engine.core.policies import METRICS
+from sla_engine.edge.requests import Instant
 from sla_engine.ticket_queue import (
     DEFAULT_LIMIT,
     MAX_LIMIT,

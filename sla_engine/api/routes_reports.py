@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from sla_engine.api.deps import ServicesDep
 from sla_engine.api.lookup import policy_named
-from sla_engine.api.schemas import Instant
+from sla_engine.edge.requests import Instant
 from sla_engine.report import CSV_COLUMNS, policy_limits, to_csv
 from sla_engine.report_store import ReportWindow, load_report
 

@@ -16,8 +16,9 @@ from starlette.staticfiles import StaticFiles
 
 from sla_engine.api.deps import ServicesDep
 from sla_engine.api.openapi import problem_responses
-from sla_engine.api.problems import RETRY_AFTER_S, Problem
+from sla_engine.api.problems import RETRY_AFTER_S
 from sla_engine.composition import Services
+from sla_engine.edge.problems import Problem
 
 router = APIRouter(tags=["service"])
 

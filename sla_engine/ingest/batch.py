@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sla_engine.api.problems import Problem, _validation_problem, engine_problem
+from sla_engine.edge.problems import Problem, engine_problem
+from sla_engine.edge.problems import validation_problem as _validation_problem
 from sla_engine.errors import SlaEngineError
 from sla_engine.ingest.jsonl import event_request, ticket_request
 from sla_engine.tickets import EventCreate, TicketCreate, TicketService

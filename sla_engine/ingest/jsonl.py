@@ -26,10 +26,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sla_engine.api.iso_times import in_supported_range
-from sla_engine.api.problems import NAIVE_MESSAGE, field_path
-from sla_engine.api.routes_credits import GrantRequest, SubscriptionRequest
-from sla_engine.api.schemas import ID_MAX, NAME_MAX, EventRequest, TicketRequest
+from sla_engine.edge.problems import NAIVE_MESSAGE, field_path
+from sla_engine.edge.requests import (
+    ID_MAX,
+    NAME_MAX,
+    EventRequest,
+    GrantRequest,
+    SubscriptionRequest,
+    TicketRequest,
+    in_supported_range,
+)
 from sla_engine.errors import InputError
 from sla_engine.tickets import EventCreate, TicketCreate, check_identifier
 

@@ -87,7 +87,7 @@ class Ticket(Base):
     # the calendars of its `ticket_queue_calendars` rows, one a line (what they were written
     # from: a write compares instead of reading them back)
     queue_calendars: Mapped[str] = mapped_column(String(QUEUE_CALENDARS_LENGTH), default="")
-    # The ticket's own calendar (SPEC section 6): as created (None: the policy's calendars),
+    # The ticket's own calendar (docs/CALENDARS.md): as created (None: the policy's calendars),
     # and the one in force as of the last write (what the queue shows and filters on).
     initial_calendar: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     calendar: Mapped[str | None] = mapped_column(String(NAME_LENGTH))

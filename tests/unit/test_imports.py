@@ -128,17 +128,12 @@ def test_the_pure_core_imports_only_itself_and_the_error_types() -> None:
 
 
 ENTRY_POINTS = {"api", "cli"}
-# Known, to be removed (issue 9): an import line is checked by the HTTP request models, so
-# `ingest` imports them from `api`; they belong in a layer below both.
-KNOWN_UPWARD = {("ingest", "api")}
 
 
 def test_only_the_entry_points_reach_the_composition_root_and_each_other() -> None:
     upward = sorted(
         (m, t)
         for m, t, p in edges_across(import_graph())
-        if p in ENTRY_POINTS | {"composition"}
-        and part(m) not in ENTRY_POINTS
-        and (part(m), p) not in KNOWN_UPWARD
+        if p in ENTRY_POINTS | {"composition"} and part(m) not in ENTRY_POINTS
     )
     assert not upward, f"imports of api, cli or composition from below them: {upward}"

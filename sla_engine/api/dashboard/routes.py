@@ -16,7 +16,7 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sla_engine.api.problems import FieldError, Problem
+from sla_engine.edge.problems import FieldError, Problem
 
 router = APIRouter(include_in_schema=False)
 
