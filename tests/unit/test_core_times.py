@@ -11,6 +11,7 @@ from sla_engine.core.times import (
     EPOCH,
     epoch_us,
     from_epoch_us,
+    instant_us,
     is_aware,
     iso,
     iso_utc,
@@ -58,7 +59,7 @@ def test_iso_text_keeps_the_offset_or_converts_to_utc() -> None:
 )
 def test_epoch_microseconds_are_exact_and_round_trip(moment: datetime) -> None:
     us = epoch_us(moment)
-    assert us == (moment - EPOCH) // timedelta(microseconds=1)
+    assert us == (moment - EPOCH) // timedelta(microseconds=1) == instant_us(moment)
     assert from_epoch_us(us) == moment.astimezone(UTC)  # (an inter-zone == in a fold is False)
 
 
@@ -68,6 +69,28 @@ def test_epoch_microseconds_of_a_subclass_come_from_its_wall_clock_and_offset() 
     early, late = epoch_us(first), epoch_us(second)
     assert early is not None and late is not None and late - early == 3_600_000_000
     assert epoch_us(datetime(2026, 1, 1)) is None
+
+
+def test_the_fast_form_refuses_a_naive_datetime() -> None:
+    with pytest.raises(TypeError):
+        instant_us(datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("us", "wall", "fold"),
+    [
+        (1_793_511_000_000_000, datetime(2026, 11, 1, 1, 30), 0),  # EDT, first 01:30
+        (1_793_514_600_000_000, datetime(2026, 11, 1, 1, 30), 1),  # EST, the repeated 01:30
+        (253_402_300_799_999_999, datetime(9999, 12, 31, 18, 59, 59, 999_999), 0),
+    ],
+)
+def test_a_calendar_result_from_epoch_microseconds_is_exact_in_its_zone(
+    us: int, wall: datetime, fold: int
+) -> None:
+    result = ZonedInstant.from_epoch_us(us, NEW_YORK)
+    assert type(result) is ZonedInstant and result.tzinfo is NEW_YORK
+    assert (result.replace(tzinfo=None), result.fold) == (wall, fold)
+    assert epoch_us(result) == us
 
 
 def test_durations_as_exact_microseconds() -> None:
