@@ -65,6 +65,7 @@ from sla_engine.tickets import (
     check_event_request,
     check_ticket_request,
 )
+from sla_engine.tickets.requests import EVENT_TYPES, check_aware, check_identifier
 
 # The hooks whose work on a new ticket the bulk path does itself (credits) or runs once per
 # ticket on its final state (timers, queue keys): their `on_create` and `on_event` do nothing
@@ -254,7 +255,7 @@ class _Chunk:
     # -- events -----------------------------------------------------------------------------
 
     def _event(self, ticket_id: str, req: EventCreate) -> None:
-        check_event_request(req, self.writer.policies)
+        _check_event(req, self.writer.policies)
         new = self.new.get(ticket_id)
         seen = new.event_ids if new is not None else self.stored_events.get(ticket_id)
         if seen is None:
@@ -393,6 +394,19 @@ class _Chunk:
         )
         self.tickets.refresh_many_in_session(self.session, ids, now)
         self.appends.clear()
+
+
+_PLAIN_TYPES = EVENT_TYPES - {"policy_changed", "calendar_changed"}
+
+
+def _check_event(req: EventCreate, policies: Any) -> None:
+    """`check_event_request`, with the same errors; an event without fields of a type that
+    needs none is checked without encoding its (empty) fields."""
+    if req.data or req.type not in _PLAIN_TYPES:
+        check_event_request(req, policies)
+        return
+    check_identifier(req.event_id, "event_id")
+    check_aware(req.occurred_at, "occurred_at")
 
 
 def _initial_calendar(ticket: Any) -> str | None:

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.errors import InputError
 from sla_engine.ingest.chunk_writer import ChunkWriter
-from sla_engine.ingest.line_results import Counts, Reject
 from sla_engine.ingest.jsonl import GrantLine, LineError, SubscriptionLine, parse_line
+from sla_engine.ingest.line_results import Counts, Reject
 from sla_engine.ingest.models import ImportRun
 from sla_engine.tickets import TicketService
 from sla_engine.tickets.store import is_transient

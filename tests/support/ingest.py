@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from sla_engine.composition import Services, build_services
 from sla_engine.config import load_config
 from sla_engine.errors import SlaEngineError
-from sla_engine.ingest.line_results import error_text
 from sla_engine.ingest.jsonl import EventLine, GrantLine, LineError, TicketLine, parse_line
+from sla_engine.ingest.line_results import error_text
 from sla_engine.storage.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
