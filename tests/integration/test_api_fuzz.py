@@ -9,6 +9,7 @@ strategies generate nothing, fails instead of passing without having tested anyt
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -46,6 +47,14 @@ def in_group(path: str, group: str) -> bool:
     return other if group == "parts" else not other
 
 
+def check_every_operation_ran(cases: dict[str, int], group: str, mode: GenerationMode) -> None:
+    """Fail when the group had no operation, ran no case, or left an operation without one."""
+    assert cases, f"no {group} operation to fuzz in {mode.value} mode"
+    assert sum(cases.values()) > 0, f"the {group} group ran no case in {mode.value} mode"
+    idle = sorted(name for name, ran in cases.items() if ran == 0)
+    assert not idle, f"{group}, {mode.value} mode: no case ran for {idle}"
+
+
 @pytest.mark.parametrize("group", ["api", "parts"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_input_reaches_a_server_error(sqlite_url: str, mode: GenerationMode, group: str) -> None:
@@ -61,7 +70,6 @@ def test_no_input_reaches_a_server_error(sqlite_url: str, mode: GenerationMode, 
         ]
         if group == "api":
             assert len(operations) >= (9 if mode is GenerationMode.POSITIVE else 6)
-        assert operations, f"no {group} operation to fuzz in {mode.value} mode"
         cases: dict[str, int] = dict.fromkeys((f"{op.method} {op.path}" for op in operations), 0)
         for operation in operations:
             key = f"{operation.method} {operation.path}"
@@ -80,6 +88,22 @@ def test_no_input_reaches_a_server_error(sqlite_url: str, mode: GenerationMode, 
                 case.validate_response(response, checks=[not_a_server_error, problem_json_on_4xx])
 
             exercise()
-        assert sum(cases.values()) > 0, f"the {group} group ran no case in {mode.value} mode"
-        idle = sorted(name for name, ran in cases.items() if ran == 0)
-        assert not idle, f"{group}, {mode.value} mode: no case ran for {idle}"
+        check_every_operation_ran(cases, group, mode)
+
+
+@pytest.mark.parametrize(
+    ("cases", "message"),
+    [
+        ({}, "no parts operation to fuzz in negative mode"),
+        ({"GET /v1/escalations": 0, "POST /v1/accounts": 0}, "the parts group ran no case"),
+        ({"GET /v1/escalations": 15, "POST /v1/accounts": 0}, "no case ran for ['POST /v1/acc"),
+    ],
+)
+def test_a_group_or_operation_that_ran_no_case_fails(cases: dict[str, int], message: str) -> None:
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_every_operation_ran(cases, "parts", GenerationMode.NEGATIVE)
+    check_every_operation_ran(
+        {**cases, "GET /v1/escalations": 1, "POST /v1/accounts": 1},
+        "parts",
+        GenerationMode.NEGATIVE,
+    )
