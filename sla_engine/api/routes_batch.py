@@ -19,9 +19,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sla_engine.api.bodies import body_schema, read_body
+from sla_engine.api.deps import ServicesDep
 from sla_engine.api.openapi import problem_responses
 from sla_engine.api.problems import FieldError, Problem, ProblemError
 from sla_engine.api.schemas import EventRequest, Identifier, Strict, TicketRequest
+from sla_engine.ingest.batch import BatchRunner
 
 router = APIRouter(tags=["tickets"])
 MAX_ITEMS = 10_000
@@ -71,17 +73,14 @@ class BatchResponse(BaseModel):
     responses=problem_responses(413),
     openapi_extra=body_schema(BatchRequest, limit=MAX_BATCH_BODY_BYTES),
 )
-async def batch(request: Request) -> JSONResponse:
+async def batch(request: Request, services: ServicesDep) -> JSONResponse:
     """Create tickets and append events in one request (tickets first, events in order).
 
     Each item is answered as its single call would be, with escalation timers and credit
     rules applied alike; 413 over 10,000 items or 16 MiB.
     """
-    from sla_engine.ingest.batch import BatchRunner  # the ingest package imports the API's models
-
     raw = await read_body(request, MAX_BATCH_BODY_BYTES)
     tickets, events = _parse(raw)
-    services = request.app.state.services
     runner = BatchRunner(services.tickets, services.sessionmaker, services.clock)
     answer = await run_in_threadpool(runner.run, tickets, events)
     return JSONResponse(answer)
