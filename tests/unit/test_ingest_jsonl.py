@@ -101,6 +101,29 @@ def test_refusals_name_the_field(text: str, error: str) -> None:
     assert caught.value.message.startswith(error), caught.value.message
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        _event(note=float("nan")),  # NaN: the standard library reads it, as the API does
+        _event(count=2**70),  # an integer past 64 bits
+        '{"kind":"event","ticket_id":"T","event_id":"e","type":"x",'
+        '"occurred_at":"2025-03-04T09:00Z","note":"\\ud800"}',  # a lone surrogate
+        "\ufeff" + _event(),  # a byte order mark: refused by both, worded by json
+        '{"kind":"event", "ticket_id":}',
+    ],
+)
+def test_lines_orjson_refuses_read_as_json_reads_them(text: str) -> None:
+    try:
+        expected: object = jsonl.parse_object(json.loads(text))
+    except ValueError as exc:
+        expected = f"body: malformed JSON: {exc}"
+    try:
+        got: object = parse_line(text)
+    except LineError as exc:
+        got = exc.message
+    assert got == expected
+
+
 def test_unusual_but_valid_forms_go_through_the_models() -> None:
     line = parse_line(
         '{"kind":"event","ticket_id":"T","event_id":"e","type":"open",'
