@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from sla_engine.calendar_store import CalendarStore, build_calendar_store
+from sla_engine.calendar_store import CalendarStore, StoredCalendars, build_calendar_store
 from sla_engine.config import ServiceConfig
 from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.times import utcnow
@@ -68,16 +68,17 @@ def build_services(
         upgrade(config.database_url)
     engine = make_engine(config.database_url)
     maker = make_sessionmaker(engine)
-    # Calendars: the files (each recorded as version 1) and the versions stored since.
-    calendar_store = build_calendar_store(engine, maker, clock)
+    # Calendars: the files (each recorded as version 1) and the versions stored since; the
+    # ticket service reads them, and a new version re-plans its stored tickets.
+    calendars = StoredCalendars(engine)
+    tickets = TicketService(maker, config, clock=clock, calendars=calendars)
+    calendar_store = build_calendar_store(engine, maker, clock, source=calendars, tickets=tickets)
     try:
         _check_stored_calendars(config, calendar_store.source)
     except ConfigError:
         calendar_store.close()
         engine.dispose()
         raise
-    tickets = TicketService(maker, config, clock=clock, calendars=calendar_store.source)
-    calendar_store.attach(tickets)
     # Hooks run in this order inside each ticket write: credits first (a refused credit
     # rolls the write back before any timer is planned), then escalation timers.
     tickets.add_hook(

@@ -6,8 +6,9 @@
 - `replan.py`: stored metric rows and escalation timers follow a change, resumably;
 - `store.py`: all the SQL; `models.py`: the tables.
 
-`CalendarStore` bundles them for the composition root; its `start()` runs the background
-jobs (file check every second, re-plan jobs as soon as one is queued).
+`CalendarStore` bundles them for the composition root, which passes in the ticket service to
+re-plan with (a `TicketRefresher`); its `start()` runs the background jobs (file check every
+second, re-plan jobs as soon as one is queued).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -29,6 +30,9 @@ from sla_engine.calendar_store.file_versions import FileVersions
 from sla_engine.calendar_store.replan import BATCH, Replanner
 from sla_engine.calendar_store.source import StoredCalendars
 
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
 log = logging.getLogger(__name__)
 FILES_JOB = "calendar-files"
 REPLAN_JOB = "calendar-replan"
@@ -38,29 +42,41 @@ REPLAN_BATCH_ENV = "SLA_ENGINE_REPLAN_BATCH"
 """Tickets re-planned per transaction (default 100: a SQLite batch holds the writer lock)."""
 
 
+class TicketRefresher(Protocol):
+    """What re-planning needs of the ticket service (`TicketService`): replay tickets and
+    rewrite their stored rows inside the job's transaction."""
+
+    def refresh_in_session(self, session: Session, ticket_id: str, now: datetime) -> object: ...
+
+    def refresh_many_in_session(
+        self, session: Session, ticket_ids: Sequence[str], now: datetime
+    ) -> object: ...
+
+
 @dataclass
 class CalendarStore:
-    """The stored-calendar part as the composition root wires it."""
+    """The stored-calendar part as the composition root wires it (`replanner` is None for a
+    store built without a ticket service: nothing stored to re-plan)."""
 
     source: StoredCalendars
     changes: CalendarChanges
     files: FileVersions
     replanner: Replanner | None = None
-    _scheduler: Any = field(default=None, repr=False)
+    _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
 
-    def attach(self, tickets: Any) -> None:
-        """Re-plan through this ticket service (`refresh_in_session`)."""
-        self.replanner = Replanner(
-            self.changes.sessions,
-            lambda session, ticket_id, now: tickets.refresh_in_session(session, ticket_id, now),
-            self.changes.clock,
-            reader=self.source.reader,
-            refresh_many=getattr(tickets, "refresh_many_in_session", None),
-            batch=_positive_int(os.environ.get(REPLAN_BATCH_ENV), BATCH),
+    def put(
+        self,
+        name: str,
+        definition: Mapping[str, Any],
+        *,
+        effective_from: datetime | None = None,
+        retroactive: bool = False,
+    ) -> NewVersion:
+        """`CalendarChanges.put`, then the re-plan job wakes for a new version of a calendar
+        that had one."""
+        result = self.changes.put(
+            name, definition, effective_from=effective_from, retroactive=retroactive
         )
-
-    def put(self, name: str, definition: Any, **kwargs: Any) -> NewVersion:
-        result = self.changes.put(name, definition, **kwargs)
         if result.version > 1:
             self.wake()
         return result
@@ -113,14 +129,32 @@ class CalendarStore:
 
 
 def build_calendar_store(
-    engine: Engine, sessions: sessionmaker[Session], clock: Callable[[], datetime]
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    clock: Callable[[], datetime],
+    *,
+    source: StoredCalendars | None = None,
+    tickets: TicketRefresher | None = None,
 ) -> CalendarStore:
-    """The store over `engine`, with the calendar files recorded (version 1 of each)."""
-    source = StoredCalendars(engine)
+    """The store over `engine`, with the calendar files recorded (version 1 of each).
+
+    `source` is the `StoredCalendars` the ticket service already reads (default: a new one);
+    with `tickets`, a new version re-plans the stored tickets through that service."""
+    source = source if source is not None else StoredCalendars(engine)
     changes = CalendarChanges(sessions, source, clock)
     files = FileVersions(changes, source.reader)
     files.sync()
-    return CalendarStore(source=source, changes=changes, files=files)
+    replanner = None
+    if tickets is not None:
+        replanner = Replanner(
+            sessions,
+            tickets.refresh_in_session,
+            clock,
+            reader=source.reader,
+            refresh_many=tickets.refresh_many_in_session,
+            batch=_positive_int(os.environ.get(REPLAN_BATCH_ENV), BATCH),
+        )
+    return CalendarStore(source=source, changes=changes, files=files, replanner=replanner)
 
 
 def _positive_int(text: str | None, default: int) -> int:
@@ -160,5 +194,6 @@ __all__ = [
     "NewVersion",
     "Replanner",
     "StoredCalendars",
+    "TicketRefresher",
     "build_calendar_store",
 ]
