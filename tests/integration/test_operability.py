@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -250,6 +251,10 @@ escalate = [{{at = "100%", to = "oncall"}}]
 # -- a database outage --------------------------------------------------------------------
 
 
+OUTAGE_S = 9.0
+"""Under the 10 s between two lines of a failing component, so each may log once."""
+
+
 @contextmanager
 def refusing_connections(url: str) -> Iterator[None]:
     """The database refuses new connections and its open ones are ended, then comes back."""
@@ -273,8 +278,9 @@ def refusing_connections(url: str) -> Iterator[None]:
 
 
 def test_a_database_outage_is_a_line_per_component_per_10_s(pg_url: str, tmp_path: Path) -> None:
-    """12 s without the database under steady traffic: every request a 503 with Retry-After,
-    /readyz a 503, and the log a handful of lines, not a traceback per request."""
+    """9 s without the database under steady traffic: every request a 503 with Retry-After,
+    /readyz a 503, and the log one line per failing component (the next one is due 10 s after
+    it), not a traceback per request."""
     with serving(tmp_path, pg_url, env=clean_env(SLA_ENGINE_ESCALATION_POLL_S="0.1")) as served:
         client = httpx.Client(base_url=served.base, timeout=30)
         ticket = {"id": "T-1", "policy": "standard", "created_at": "2026-11-20T13:00:00Z"}
@@ -284,7 +290,7 @@ def test_a_database_outage_is_a_line_per_component_per_10_s(pg_url: str, tmp_pat
         answers: list[int] = []
         with refusing_connections(pg_url):
             began = time.monotonic()
-            while time.monotonic() - began < 12:
+            while time.monotonic() - began < OUTAGE_S:
                 answer = client.get("/v1/tickets/T-1")
                 answers.append(answer.status_code)
                 if answer.status_code == 503:
@@ -302,8 +308,11 @@ def test_a_database_outage_is_a_line_per_component_per_10_s(pg_url: str, tmp_pat
     assert "database unavailable" in ready.json()["detail"]
     assert health.status_code == 503 and health.headers["retry-after"] == "1"
     assert not [line for line in during if "Traceback" in line], during
-    # api, metrics, escalation scheduler, calendar jobs: at most 2 lines each in 12 s
-    assert len(during) <= 10, "\n".join(during)
+    # api, metrics, escalation scheduler, calendar jobs and source: a line each at the most
+    components = Counter(
+        line.split(": database unavailable")[0].rsplit(": ", 1)[-1] for line in during
+    )
+    assert max(components.values()) == 1 and len(during) <= 5, "\n".join(during)
     assert any("api: database unavailable" in line for line in during), during
     assert any("escalation scheduler: database unavailable" in line for line in during), during
 
@@ -317,8 +326,11 @@ def test_readyz_fails_while_the_escalation_loop_is_stuck(pg_url: str, tmp_path: 
         try:
             with holder.begin() as conn:
                 conn.execute(sa.text("LOCK TABLE escalation_timers IN ACCESS EXCLUSIVE MODE"))
-                time.sleep(11)
-                stuck = httpx.get(readyz, timeout=30)
+                locked = time.monotonic()
+                # 503 once the loop's last pass is 10 s old: at most ~10 s after the lock
+                while (stuck := httpx.get(readyz, timeout=30)).status_code == 200:
+                    assert time.monotonic() - locked < 30, stuck.text
+                    time.sleep(0.2)
         finally:
             holder.dispose()
         wait_for(lambda: httpx.get(readyz, timeout=30).status_code == 200, what="ready again")
