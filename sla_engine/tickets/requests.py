@@ -137,6 +137,8 @@ def check_event_request(req: EventCreate, policies: Mapping[str, Any]) -> None:
 def check_event_data(data: Any) -> None:
     if not isinstance(data, Mapping):
         raise InputError("event fields must be a JSON object", field="data", value=data)
+    if not data:  # most events carry no extra fields: nothing to encode
+        return
     for key in data:
         if not isinstance(key, str):
             raise InputError("event field names must be strings", field="data", value=key)

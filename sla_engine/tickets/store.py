@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import Integer, Table, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.util import identity_key
@@ -22,6 +22,7 @@ from sla_engine.storage.models import Ticket, TicketEvent
 from sla_engine.tickets.checkpoints import Checkpoint as Checkpoint  # re-exported
 from sla_engine.tickets.checkpoints import Position
 from sla_engine.tickets.checkpoints import add_checkpoints as add_checkpoints  # re-exported
+from sla_engine.tickets.driver_statements import DriverStatement
 from sla_engine.tickets.metric_rows import METRIC_FIELDS as METRIC_FIELDS  # re-exported
 from sla_engine.tickets.metric_rows import encoded_metric_rows as encoded_metric_rows
 from sla_engine.tickets.metric_rows import metric_values as metric_values  # re-exported
@@ -72,11 +73,16 @@ _EVENT_COLUMNS = (
     TicketEvent.data,
     TicketEvent.received_at,
 )
+_TICKET_COLUMNS = [column.name for column in TICKETS_TABLE.c]
+_TICKET_TYPES = [column.type for column in TICKETS_TABLE.c]
 _TICKET_ROW = select(TICKETS_TABLE).where(TICKETS_TABLE.c.id == bindparam("ticket_id"))
-_TICKET_ROW_LOCKED = _TICKET_ROW.with_for_update()
+_FIND_TICKET = {
+    False: DriverStatement(_TICKET_ROW, _TICKET_TYPES),
+    True: DriverStatement(_TICKET_ROW.with_for_update(), _TICKET_TYPES),
+}
 _INSERT_TICKET = insert(TICKETS_TABLE).returning(*TICKETS_TABLE.c)
-# SET takes the columns of the parameters given (one cached form per set of columns).
-_UPDATE_TICKET = update(TICKETS_TABLE).where(TICKETS_TABLE.c.id == bindparam("b_id"))
+_UPDATE_TICKET: dict[tuple[str, ...], DriverStatement] = {}
+"""The UPDATE of each set of changed columns (``b_id``: the ticket), made when first used."""
 _EVENTS_OF_TICKET = (
     select(*_EVENT_COLUMNS)
     .where(TicketEvent.ticket_id == bindparam("ticket_id"))
@@ -96,9 +102,8 @@ class LoadedTicket:
 def find_ticket(session: Session, ticket_id: str, *, lock: bool = False) -> LoadedTicket | None:
     """The ticket row (locked for the transaction with ``lock``), or None. One plain query:
     no ORM identity, no flush."""
-    query = _TICKET_ROW_LOCKED if lock else _TICKET_ROW
-    row = session.connection().execute(query, {"ticket_id": ticket_id}).mappings().first()
-    return None if row is None else _loaded(row)
+    row = _FIND_TICKET[lock].first(session.connection(), {"ticket_id": ticket_id})
+    return None if row is None else _loaded(dict(zip(_TICKET_COLUMNS, row, strict=True)))
 
 
 def insert_ticket(session: Session, values: Mapping[str, Any]) -> LoadedTicket:
@@ -140,8 +145,21 @@ def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
         cached = session.identity_map.get(identity_key(Ticket, ticket.id))
         if cached is not None:  # an ORM copy loaded by the caller: read it again when used
             session.expire(cached)
-    for rows in groups.values():
-        session.connection().execute(_UPDATE_TICKET, rows)
+    for columns, rows in groups.items():
+        _ticket_update(columns).run(session.connection(), rows)
+
+
+def _ticket_update(columns: tuple[str, ...]) -> DriverStatement:
+    found = _UPDATE_TICKET.get(columns)
+    if found is None:
+        table = TICKETS_TABLE.c
+        statement = (
+            update(TICKETS_TABLE)
+            .where(table.id == bindparam("b_id", type_=table.id.type))
+            .values({name: bindparam(name, type_=table[name].type) for name in columns})
+        )
+        found = _UPDATE_TICKET[columns] = DriverStatement(statement)
+    return found
 
 
 def _loaded(row: Mapping[Any, Any]) -> LoadedTicket:
@@ -174,6 +192,7 @@ _INSERT_NEW_EVENT = text(
         for name in ("ticket_id", "event_id", "type", "occurred_at", "data", "received_at")
     )
 )
+_INSERT_NEW_EVENT_RUN = DriverStatement(_INSERT_NEW_EVENT, [Integer()])
 _EVENT_BY_ID = select(*_EVENT_COLUMNS).where(
     TicketEvent.ticket_id == bindparam("ticket_id"), TicketEvent.event_id == bindparam("event_id")
 )
@@ -204,22 +223,18 @@ def insert_new_event(
     """Append an event unless its event_id is stored for the ticket (then None): one
     statement either way."""
     values = dict(data)
-    seq = (
-        session.connection()
-        .execute(
-            _INSERT_NEW_EVENT,
-            {
-                "ticket_id": ticket_id,
-                "event_id": event_id,
-                "type": type_,
-                "occurred_at": occurred_at,
-                "data": values,
-                "received_at": now,
-            },
-        )
-        .scalar()
+    row = _INSERT_NEW_EVENT_RUN.first(
+        session.connection(),
+        {
+            "ticket_id": ticket_id,
+            "event_id": event_id,
+            "type": type_,
+            "occurred_at": occurred_at,
+            "data": values,
+            "received_at": now,
+        },
     )
-    return None if seq is None else StoredEvent(seq, event_id, type_, occurred_at, values, now)
+    return None if row is None else StoredEvent(row[0], event_id, type_, occurred_at, values, now)
 
 
 def find_event(session: Session, ticket_id: str, event_id: str) -> StoredEvent | None:

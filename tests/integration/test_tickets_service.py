@@ -483,3 +483,56 @@ def test_build_services_migrates_and_serves_tickets(sqlite_url: str) -> None:
         assert services.tickets.sla("T-1").metrics["first_response"].status == "breached"
     finally:
         services.close()
+
+
+# --- the write's statements on the driver's cursor -----------------------------------------
+
+
+def test_driver_statements_read_and_write_what_sqlalchemy_does(world: World) -> None:
+    """The ticket row, the event insert and the ticket update run on the driver's cursor:
+    the values read back equal SQLAlchemy's own reading, and listeners see each statement."""
+    from sqlalchemy import event as sa_event
+
+    from sla_engine.tickets import store
+
+    world.service.create_ticket(
+        TicketCreate("D-1", "standard", T0, account="acme", product="p", version="1.0")
+    )
+    world.service.add_event("D-1", event("e1", "pending", 5, note="ü ✓"))
+    engine = world.maker.kw["bind"]
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.lstrip().split()[0].upper())
+
+    with world.maker() as session, session.begin():
+        sa_event.listen(engine, "before_cursor_execute", record)
+        try:
+            loaded = store.find_ticket(session, "D-1", lock=True)
+            row = store.insert_new_event(session, "D-1", "e2", "open", T0, {"n": [1.5]}, NOW)
+            assert loaded is not None and row is not None
+            loaded.ticket.status = "solved"
+            store.save_ticket(session, loaded)
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", record)
+        table = store.TICKETS_TABLE
+        expected = session.execute(select(table).where(table.c.id == "D-1")).mappings().one()
+        assert loaded.stored == dict(expected)
+        assert loaded.ticket.clock_state == expected["clock_state"]
+        assert loaded.ticket.created_at == T0 and loaded.ticket.created_at.tzinfo is not None
+        stored = store.find_event(session, "D-1", "e2")
+        assert stored == row and stored.data == {"n": [1.5]}
+        assert store.find_event(session, "D-1", "e1").data == {"note": "ü ✓"}  # type: ignore[union-attr]
+    assert [s for s in seen if s != "BEGIN"] == ["SELECT", "INSERT", "UPDATE"]  # BEGIN: SQLite
+    assert world.service.get_ticket("D-1")["status"] == "solved"
+
+
+def test_driver_statement_errors_are_sqlalchemys(world: World) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from sla_engine.tickets import store
+
+    with world.maker() as session, session.begin():
+        with pytest.raises(IntegrityError) as raised:  # no such ticket: the foreign key
+            store.insert_new_event(session, "nobody", "e1", "open", T0, {}, NOW)
+        assert raised.value.orig is not None
