@@ -16,13 +16,14 @@ matplotlib is the `plot` extra (`pip install 'sla-engine[plot]'`); without it a 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from math import ceil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sla_engine.core.times import utcnow
 from sla_engine.errors import InputError
 from sla_engine.report import MetricRow, attainment, breached, stopped
 
@@ -53,7 +54,7 @@ def plot_attainment(
     """
     pyplot, ticker = _matplotlib()
     rows = list(rows)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     summary = attainment(rows, now)
     done = np.asarray([r.business_elapsed_s / 3600 for r in rows if stopped(r)], dtype=float)
     overdue = np.asarray(

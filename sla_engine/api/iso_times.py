@@ -8,19 +8,17 @@ batch endpoint, where per-item Python work is the cost to keep small.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from sla_engine.api.problems import invalid
+from sla_engine.core.times import DAY_US, ONE_US, from_epoch_us, is_aware
 from sla_engine.edge.problems import NAIVE_MESSAGE
 from sla_engine.edge.requests import RANGE_MESSAGE, in_supported_range
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_US = timedelta(microseconds=1)
-DAY_US = 86_400_000_000
 MAX_DURATION_S = 50 * 366 * 24 * 3600
 """Longest duration the API accepts (50 years); longer ones are surely a unit mistake."""
 
@@ -33,7 +31,7 @@ def parse_instant(text: Any, field: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise invalid(field, text, "is not an ISO 8601 date-time") from None
-    if value.utcoffset() is None:
+    if not is_aware(value):
         raise invalid(field, text, NAIVE_MESSAGE)
     if not in_supported_range(value):
         raise invalid(field, text, RANGE_MESSAGE)
@@ -95,8 +93,7 @@ def format_many(utc_us: NDArray[np.int64], tz: tzinfo) -> list[str]:
 
 
 def _offset_us(epoch_us: int, tz: tzinfo) -> int:
-    moment = EPOCH + timedelta(microseconds=epoch_us)
-    offset = moment.astimezone(tz).utcoffset()
+    offset = from_epoch_us(epoch_us).astimezone(tz).utcoffset()
     return 0 if offset is None else offset // ONE_US
 
 

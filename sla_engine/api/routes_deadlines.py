@@ -22,8 +22,6 @@ from starlette.responses import Response
 from sla_engine.api.bodies import body_schema, read_body, read_model
 from sla_engine.api.deps import ServicesDep
 from sla_engine.api.iso_times import (
-    EPOCH,
-    ONE_US,
     format_instant,
     format_many,
     parse_duration_value,
@@ -42,6 +40,7 @@ from sla_engine.api.schemas import (
 )
 from sla_engine.composition import Services
 from sla_engine.core.durations import format_duration
+from sla_engine.core.times import EPOCH, ONE_US, is_aware
 from sla_engine.edge.requests import EARLIEST, LATEST
 from sla_engine.errors import InputError, SlaEngineError
 
@@ -200,7 +199,8 @@ def _parse_items(items: list[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any
         texts = [item["start"] for item in items]
         durations = [item["duration"] for item in items]
         instants = list(map(datetime.fromisoformat, texts))
-        if any(v.tzinfo is None or not EARLIEST <= v < LATEST for v in instants):
+        # a naive start fails here too: ordering it against an aware bound is a TypeError
+        if not all(EARLIEST <= v < LATEST for v in instants):
             raise ValueError
         starts = np.fromiter(((v - EPOCH) // ONE_US for v in instants), dtype=np.int64, count=n)
     except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
@@ -231,7 +231,7 @@ def _check_item(i: int, item: Any) -> None:
     """Raise the problem of item `i` if it has one."""
     try:
         start = datetime.fromisoformat(item["start"])
-        if start.tzinfo is not None and EARLIEST <= start < LATEST and len(item) == 2:
+        if is_aware(start) and EARLIEST <= start < LATEST and len(item) == 2:
             return
     except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
         pass

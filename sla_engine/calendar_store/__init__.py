@@ -29,6 +29,7 @@ from sla_engine.calendar_store.changes import CalendarChanges, NewVersion
 from sla_engine.calendar_store.file_versions import FileVersions
 from sla_engine.calendar_store.replan import BATCH, Replanner
 from sla_engine.calendar_store.source import StoredCalendars
+from sla_engine.core.times import utcnow
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -100,7 +101,7 @@ class CalendarStore:
                 id=job_id,
                 max_instances=1,
                 coalesce=True,
-                next_run_time=datetime.now(UTC),
+                next_run_time=utcnow(),
             )
         scheduler.start()
         self._scheduler = scheduler
@@ -112,7 +113,7 @@ class CalendarStore:
         if scheduler is None or not scheduler.running or self.replanner is None:
             return
         try:
-            scheduler.modify_job(REPLAN_JOB, next_run_time=datetime.now(UTC))
+            scheduler.modify_job(REPLAN_JOB, next_run_time=utcnow())
         except Exception:  # shutting down; the interval covers it
             log.debug("wake ignored", exc_info=True)
 

@@ -29,6 +29,7 @@ from sla_engine.calendar_store.source import StoredCalendars
 from sla_engine.calendar_store.store import VersionRow
 from sla_engine.core.calendar import Calendar
 from sla_engine.core.calendar_file import find_calendar_file
+from sla_engine.core.times import is_aware, iso
 from sla_engine.errors import CalendarError, Conflict, InputError, NotFound
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,7 @@ def place_version(
     now: datetime,
 ) -> Placement:
     """The rules of section "calendars as versioned data" for a new version (pure)."""
-    if effective_from is not None and (
-        effective_from.tzinfo is None or effective_from.utcoffset() is None
-    ):
+    if effective_from is not None and not is_aware(effective_from):
         raise InputError(
             "effective_from needs a UTC offset (e.g. 2026-11-30T08:00:00-07:00)",
             field="effective_from",
@@ -130,19 +129,15 @@ class NewVersion:
         return {
             "name": self.name,
             "version": self.version,
-            "effective_from": _iso(self.effective_from),
+            "effective_from": iso(self.effective_from),
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def version_view(row: VersionRow) -> dict[str, Any]:
     return {
         "version": row.version,
-        "effective_from": _iso(row.effective_from),
-        "created_at": _iso(row.created_at),
+        "effective_from": iso(row.effective_from),
+        "created_at": iso(row.created_at),
         "retroactive": row.retroactive,
         "origin": row.origin,
         "definition": row.definition,

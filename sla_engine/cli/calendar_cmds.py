@@ -25,6 +25,7 @@ import typer
 from sla_engine.cli.app import USAGE_EXIT_CODE, app, error_line
 from sla_engine.cli.options import parse_business_duration, parse_date, parse_instant
 from sla_engine.core.calendar import Calendar, list_calendars, load_calendar
+from sla_engine.core.times import utcnow
 from sla_engine.errors import InputError, SlaEngineError
 
 SHOW_DEFAULT_DAYS = 7
@@ -273,7 +274,7 @@ def _calendar_changes(config: Path | None, database_url: str | None) -> Iterator
     upgrade(cfg.database_url)
     engine = make_engine(cfg.database_url)
     try:
-        yield CalendarChanges(make_sessionmaker(engine), None, lambda: datetime.now(UTC))
+        yield CalendarChanges(make_sessionmaker(engine), None, utcnow)
     finally:
         engine.dispose()
 

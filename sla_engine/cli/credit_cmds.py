@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ import typer
 
 from sla_engine.cli.app import app
 from sla_engine.cli.options import parse_instant
+from sla_engine.core.times import utcnow
 from sla_engine.credits.ledger import GRANT_KINDS
 
 credits_app = typer.Typer(
@@ -60,7 +60,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Credits usable at an instant, the subscription cover, and the lots left."""
-    when = parse_instant(at, "--at") if at is not None else datetime.now(UTC)
+    when = parse_instant(at, "--at") if at is not None else utcnow()
     with _credit_service(config, database_url) as credits:
         answer = credits.credits(account, when)
     typer.echo(json.dumps(answer, indent=2) if as_json else balance_text(answer))
@@ -104,7 +104,7 @@ def grant(
     as_json: JsonOption = False,
 ) -> None:
     """Grant credits (licence, renewal, reinstatement, bundle) or record a ticket purchase."""
-    when = parse_instant(at, "--at") if at is not None else datetime.now(UTC)
+    when = parse_instant(at, "--at") if at is not None else utcnow()
     with _credit_service(config, database_url) as credits:
         answer = credits.grant(
             account, kind, when, quantity=quantity, price_per_ticket=price, package=package

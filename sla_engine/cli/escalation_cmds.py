@@ -41,8 +41,8 @@ def _sessions(config: Any, *, migrate: bool) -> Any:
 
 
 def _log(config: Any) -> Any:
+    from sla_engine.core.times import utcnow
     from sla_engine.escalation import EscalationLog
-    from sla_engine.escalation.scheduler import utcnow
 
     _engine, sessions = _sessions(config, migrate=True)
     return EscalationLog(sessions, utcnow)

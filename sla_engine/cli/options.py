@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from sla_engine.core.durations import parse_duration
+from sla_engine.core.times import is_aware
 from sla_engine.errors import InputError
 
 
@@ -27,7 +28,7 @@ def parse_instant(text: str, option: str) -> datetime:
             field=option,
             value=text,
         ) from None
-    if value.tzinfo is None or value.utcoffset() is None:
+    if not is_aware(value):
         raise InputError(
             f"{option}: {text!r} has no UTC offset; add one, e.g. {value.isoformat()}-07:00 "
             f"or {value.isoformat()}Z",

@@ -12,7 +12,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ import typer
 
 from sla_engine.cli.app import app
 from sla_engine.cli.options import parse_instant
+from sla_engine.core.times import utcnow
 from sla_engine.errors import InputError
 
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -280,7 +281,7 @@ def report_attainment(
         raise InputError("--plot must name a .png file", field="--plot", value=str(plot))
     if as_csv and as_json:
         raise InputError("--csv and --json: choose one", field="--csv", value="--json")
-    now = datetime.now(UTC)
+    now = utcnow()
     window = ReportWindow.resolve(
         None if start is None else parse_instant(start, "--from"),
         None if end is None else parse_instant(end, "--to"),

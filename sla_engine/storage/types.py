@@ -9,6 +9,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from sla_engine.core.times import is_aware
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, microseconds kept; naive values are refused."""
@@ -19,7 +21,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
+        if not is_aware(value):
             raise ValueError("naive datetime given to a UTCDateTime column")
         value = value.astimezone(UTC)
         if dialect.name == "sqlite":

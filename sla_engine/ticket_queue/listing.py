@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sla_engine.core.policies import METRICS
+from sla_engine.core.times import is_aware
 from sla_engine.errors import InputError
 
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
@@ -156,7 +157,7 @@ def _check_position(version: Any, after: After) -> None:
         raise ValueError("unknown version")
     if after.order not in ORDERS or (after.metric is not None and after.metric not in METRICS):
         raise ValueError("unknown order or metric")
-    if after.key.utcoffset() is None:
+    if not is_aware(after.key):
         raise ValueError("naive key")
     if not isinstance(after.ticket_id, str):
         raise ValueError("bad ticket id")
