@@ -6,12 +6,17 @@ files must come from inside the installed package.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +28,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.process]
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bin/ of a fresh venv holding the wheel built from this checkout."""
+def installed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Path]:
+    """bin/ of a venv holding the wheel built from this checkout and only what it requires.
+
+    The venv with the wheel's requirements is kept between runs, outside the checkout (in
+    `$XDG_CACHE_HOME`, or `~/.cache`), one per Python and set of `Requires-Dist` lines: a later
+    run installs its new wheel into it (`--no-deps --force-reinstall`), without installing the
+    dependencies again.
+    """
     work = tmp_path_factory.mktemp("wheel")
     dist = work / "dist"
     subprocess.run(
@@ -33,13 +46,36 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     wheels = list(dist.glob("sla_engine-*.whl"))
     assert len(wheels) == 1, wheels
-    venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheels[0])],
-        check=True,
-    )
-    return venv / "bin"
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sla-engine-tests"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable home: a venv of this run only
+        root = work
+    venv = root / _requirements_key(wheels[0])
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q"]
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one run at a time installs into the kept venv
+        if (venv / "ready").exists():
+            subprocess.run([*pip, "--no-deps", "--force-reinstall", str(wheels[0])], check=True)
+        else:
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+            subprocess.run([*pip, str(wheels[0])], check=True)
+            (venv / "ready").touch()
+        yield venv / "bin"
+
+
+def _requirements_key(wheel: Path) -> str:
+    """This Python (path and version) and the wheel's `Requires-Dist` lines, hashed."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = [
+            line
+            for line in archive.read(name).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
+    text = "\n".join([sys.executable, sys.version, *requires])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _run(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
