@@ -1,4 +1,4 @@
-"""Server CPU per ticket event through `POST /v1/tickets/{id}/events`, on SQLite.
+"""Server CPU per ticket event through `POST /v1/tickets/{id}/events`, on SQLite and PostgreSQL.
 
 `sla-engine serve` (one worker) runs in a subprocess; one client posts events one at a time
 over a keep-alive raw socket, and the server process's CPU time (user + system, from
@@ -7,11 +7,14 @@ over a keep-alive raw socket, and the server process's CPU time (user + system, 
 - fresh tickets: `--tickets` tickets get 10 events each (the cost of a short log);
 - a long log: one ticket's events `--long` .. `--long` + 200 (filled by posting first).
 
+Each on SQLite and, with `--postgresql`, on a fresh PostgreSQL database too.
+
 Run it from a checkout, or with PYTHONPATH=<other checkout> to measure another commit (the
 server is started with this interpreter and that path).
 
     python benchmarks/event_route_cpu.py
     python benchmarks/event_route_cpu.py --quick
+    python benchmarks/event_route_cpu.py --postgresql
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_throughput import postgres_database
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 CYCLE = ("customer_reply", "agent_reply", "pending", "open")
@@ -119,34 +125,47 @@ def measure(pid: int, work: list[tuple[str, dict[str, object]]], client: Client)
     return (cpu_seconds(pid) - before) * 1000 / len(work)
 
 
+def measure_database(url: str, tickets: int, long: int) -> tuple[float, float]:
+    """(ms per event of fresh tickets, ms per event of the long log) on the database `url`."""
+    with server(url) as (port, pid):
+        client = Client(port)
+        ids = [f"F-{n}" for n in range(tickets)]
+        for ticket_id in ids:
+            ticket(client, ticket_id)
+        work = [(f"/v1/tickets/{t}/events", event(i)) for i in range(10) for t in ids]
+        fresh = measure(pid, work, client)
+        ticket(client, "LONG")
+        for i in range(long):
+            client.post("/v1/tickets/LONG/events", event(i))
+        far = measure(
+            pid,
+            [("/v1/tickets/LONG/events", event(i)) for i in range(long, long + 200)],
+            client,
+        )
+    return fresh, far
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tickets", type=int)
     parser.add_argument("--long", type=int, help="first timed event of the long log")
+    parser.add_argument("--postgresql", action="store_true", help="PostgreSQL too")
     args = parser.parse_args(argv)
     tickets = args.tickets or (50 if args.quick else 300)
     long = args.long or (300 if args.quick else 2_000)
+    figures: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'route-cpu.db'}"
-        with server(url) as (port, pid):
-            client = Client(port)
-            ids = [f"F-{n}" for n in range(tickets)]
-            for ticket_id in ids:
-                ticket(client, ticket_id)
-            work = [(f"/v1/tickets/{t}/events", event(i)) for i in range(10) for t in ids]
-            fresh = measure(pid, work, client)
-            ticket(client, "LONG")
-            for i in range(long):
-                client.post("/v1/tickets/LONG/events", event(i))
-            far = measure(
-                pid,
-                [("/v1/tickets/LONG/events", event(i)) for i in range(long, long + 200)],
-                client,
-            )
-    print("server CPU per event, POST /v1/tickets/{id}/events on SQLite (one worker)")
-    print(f"  fresh tickets (events 1-10 of {tickets}): {fresh:6.2f} ms")
-    print(f"  one ticket, events {long:,}-{long + 200:,}:        {far:6.2f} ms")
+        figures["SQLite"] = measure_database(url, tickets, long)
+    if args.postgresql:
+        with postgres_database() as pg_url:
+            if pg_url is not None:
+                figures["PostgreSQL"] = measure_database(pg_url, tickets, long)
+    print("server CPU per event, POST /v1/tickets/{id}/events (one worker)")
+    for name, (fresh, far) in figures.items():
+        print(f"  {name:<10} fresh tickets (events 1-10 of {tickets}): {fresh:6.2f} ms")
+        print(f"  {name:<10} one ticket, events {long:,}-{long + 200:,}:        {far:6.2f} ms")
     return 0
 
 
