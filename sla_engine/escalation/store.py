@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from sla_engine.escalation.models import DestinationState, EscalationDelivery, EscalationTimer
 from sla_engine.escalation.planning import PlannedTimer, Target
+from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.upsert import insert_ignoring_duplicates
 
 FINISHED_TIMER_STATUSES = ("fired", "skipped", "cancelled")
@@ -55,7 +56,7 @@ _PLANNED_COLUMNS = (
     "fired_at",
 )
 _READ_COLUMNS = ("id", "ticket_id", "metric", "cycle", "threshold", *_PLANNED_COLUMNS)
-_UPDATE_TIMER = sa.update(TIMERS).where(TIMERS.c.id == sa.bindparam("b_id"))
+_FIRST_PLANNED = len(_READ_COLUMNS) - len(_PLANNED_COLUMNS)
 _TIMERS_OF_TICKETS = (
     sa.select(*(TIMERS.c[name] for name in _READ_COLUMNS))
     .where(TIMERS.c.ticket_id.in_(sa.bindparam("ticket_ids", expanding=True)))
@@ -116,9 +117,7 @@ class TimerRow:
     reads, changes and writes back with a few statements instead of ORM objects. ``id`` is
     None for a row not yet inserted; `changed()` compares with the values as read."""
 
-    __slots__ = (*TIMER_COLUMNS, "_read")
-
-    id: int | None
+    id: int | None = None
     ticket_id: str
     metric: str
     cycle: int
@@ -130,14 +129,13 @@ class TimerRow:
     calendar: str
     breach_at: datetime
     targets: str
-    created_at: datetime | None
-    updated_at: datetime | None
-    fired_at: datetime | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    fired_at: datetime | None = None
+    _read: tuple[Any, ...] | None = None
 
     def __init__(self, **values: Any) -> None:
-        for name in TIMER_COLUMNS:
-            setattr(self, name, values.get(name))
-        self._read: tuple[Any, ...] | None = None
+        self.__dict__.update(values)
 
     def changed(self) -> bool:
         return self._read is not None and self._read != self._planned()
@@ -155,7 +153,7 @@ def timer_rows_of_tickets(session: Session, ticket_ids: Sequence[str]) -> dict[s
     found = session.connection().execute(_TIMERS_OF_TICKETS, {"ticket_ids": list(rows)})
     for values in found:
         row = TimerRow(**dict(zip(_READ_COLUMNS, values, strict=True)))
-        row._read = row._planned()
+        row._read = tuple(values[_FIRST_PLANNED:])
         rows[row.ticket_id].append(row)
     return rows
 
@@ -186,14 +184,8 @@ def write_timer_rows(
     if removed:
         conn.execute(sa.delete(TIMERS).where(TIMERS.c.id.in_(list(removed))))
     if changed:
-        conn.execute(
-            _UPDATE_TIMER,
-            [
-                {"b_id": row.id, "updated_at": row.updated_at}
-                | {name: getattr(row, name) for name in _PLANNED_COLUMNS}
-                for row in changed
-            ],
-        )
+        columns = ("id", "updated_at", *_PLANNED_COLUMNS)
+        update_rows(conn, TIMERS, columns, [[getattr(r, c) for c in columns] for r in changed])
     if added:
         conn.execute(
             sa.insert(TIMERS),

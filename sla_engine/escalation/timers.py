@@ -90,7 +90,9 @@ class EscalationTimerHook:
         if not self.enabled:
             return
         rows = store.timers_of_ticket(session, state.ticket_id)
-        soonest = self._sync_ticket(session, state, rows, _SessionRows(session), now)
+        soonest = self._sync_ticket(
+            session, state, rows, _SessionRows(session, self.calendars), now
+        )
         self._wake_after_commit(session, soonest, now)
 
     def on_states(
@@ -105,7 +107,7 @@ class EscalationTimerHook:
         ids = [state.ticket_id for _, state in items]
         store.flush_timers(session)
         found = store.timer_rows_of_tickets(session, ids)
-        writes = _BatchRows()
+        writes = _BatchRows(self.calendars)
         soonest: datetime | None = None
         for _, state in items:
             due = self._sync_ticket(session, state, found[state.ticket_id], writes, now)
@@ -172,7 +174,7 @@ class EscalationTimerHook:
             rows = store.timers_of_ticket(session, ticket_id, metric_state.metric)
         return self._sync(
             session,
-            _SessionRows(session),
+            _SessionRows(session, self.calendars),
             ticket_id,
             policy,
             metric_state,
@@ -193,7 +195,7 @@ class EscalationTimerHook:
         rows: Sequence[AnyTimer],
     ) -> datetime | None:
         running = is_running(metric_state)
-        planned = self._plan(rows, metric_state, metric_policy, now) if running else []
+        planned = self._plan(writes, rows, metric_state, metric_policy, now) if running else []
         soonest = self._write_plan(writes, ticket_id, policy, metric_state, planned, rows, now)
         wanted = {(metric_state.cycle, p.threshold) for p in planned}
         self._drop_unplanned(writes, rows, wanted, now)
@@ -206,6 +208,7 @@ class EscalationTimerHook:
 
     def _plan(
         self,
+        writes: _Rows,
         rows: Sequence[AnyTimer],
         metric_state: MetricState,
         metric_policy: MetricPolicy | None,
@@ -216,7 +219,7 @@ class EscalationTimerHook:
             metric_policy.escalate or metric_policy.repeat_after_breach is not None
         ):
             return []
-        calendar = self.calendars(metric_state.calendar)
+        calendar = writes.calendar(metric_state.calendar)
         planned = plan_thresholds(metric_state, metric_policy, calendar)
         history_now = now if self.history else None
         repeat = self._planned_repeat(rows, metric_state, metric_policy, history_now)
@@ -444,7 +447,9 @@ def _assign(row: AnyTimer, values: dict[str, Any], now: datetime, *, new_generat
 
 
 class _Rows(Protocol):
-    """Where the plan's new rows go and its dropped rows leave."""
+    """Where a write's plans find their calendars, where new rows go and dropped rows leave."""
+
+    def calendar(self, name: str) -> BusinessCalendar: ...
 
     def add(
         self,
@@ -466,8 +471,9 @@ class _Rows(Protocol):
 class _SessionRows:
     """ORM rows of one ticket write: added to and deleted from the session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, calendars: Calendars) -> None:
         self.session = session
+        self.calendar = calendars
 
     def add(self, **values: Any) -> AnyTimer:
         return store.add_timer(self.session, **values)
@@ -479,9 +485,18 @@ class _SessionRows:
 class _BatchRows:
     """Plain rows of a batch: new ones kept to be inserted together, dropped ones by id."""
 
-    def __init__(self) -> None:
+    def __init__(self, calendars: Calendars) -> None:
+        self.calendars = calendars
+        self.known: dict[str, BusinessCalendar] = {}
         self.added: list[store.TimerRow] = []
         self.removed: set[int] = set()
+
+    def calendar(self, name: str) -> BusinessCalendar:
+        """The calendar, looked up once per batch (one transaction: the same versions)."""
+        found = self.known.get(name)
+        if found is None:
+            found = self.known[name] = self.calendars(name)
+        return found
 
     def add(self, **values: Any) -> AnyTimer:
         row = store.TimerRow(id=None, **store.timer_values(**values))

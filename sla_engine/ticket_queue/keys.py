@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session
 
 from sla_engine.core.clock import TicketState
+from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.models import NO_BREACH, PAUSED, Ticket, TicketQueueCalendar
 
 CALENDARS = cast(Table, TicketQueueCalendar.__table__)
@@ -72,10 +73,10 @@ class QueueHook:
         self, session: Session, items: Sequence[tuple[Any, TicketState]], now: datetime
     ) -> None:
         """`on_state` for many tickets (each at most once): one DELETE, one INSERT and one
-        UPDATE (executemany) for all of them."""
+        UPDATE for all of them."""
         dropped: list[str] = []
         added: list[dict[str, Any]] = []
-        moved: list[dict[str, Any]] = []
+        moved: list[tuple[str, datetime]] = []
         for ticket, state in items:
             keys = queue_keys(state)
             key_before, calendars_before = ticket.queue_breach_at, ticket.queue_calendars
@@ -85,17 +86,13 @@ class QueueHook:
                     dropped.append(ticket.id)
                 added.extend(rows)
             elif rows and ticket.queue_breach_at != key_before:
-                moved.append({"b_ticket_id": ticket.id, "queue_breach_at": keys.queue_breach_at})
+                moved.append((ticket.id, keys.queue_breach_at))
         conn = session.connection()
         if dropped:
             conn.execute(delete(CALENDARS).where(CALENDARS.c.ticket_id.in_(dropped)))
         if added:
             conn.execute(insert(CALENDARS), added)
-        if moved:
-            conn.execute(_MOVE_KEY, moved)
-
-
-_MOVE_KEY = update(CALENDARS).where(CALENDARS.c.ticket_id == bindparam("b_ticket_id"))
+        update_rows(conn, CALENDARS, ("ticket_id", "queue_breach_at"), moved)
 
 
 def set_keys(ticket: Any, keys: QueueKeys) -> list[dict[str, Any]]:
