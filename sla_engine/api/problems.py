@@ -107,64 +107,67 @@ def database_unavailable(exc: BaseException | None = None) -> Problem:
     )
 
 
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return exc.problem.response(request.url.path)
+
+
+async def _on_engine_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SlaEngineError)
+    return engine_problem(exc).response(request.url.path)
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problem = validation_problem(exc)
+    if problem.errors[:1] and problem.errors[0].field == "body":
+        content_type = request.headers.get("content-type")
+        if not is_json_content_type(content_type):
+            problem = unsupported_media_type(content_type)
+    return problem.response(request.url.path)
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    errors: tuple[FieldError, ...] = ()
+    path = request.url.path
+    if status == 404:
+        detail = without_long_value(f"no such resource: {request.method} {path}", path)
+        errors = (FieldError("path", path, "no route matches this path"),)
+    elif status == 405:
+        detail = without_long_value(f"method {request.method} is not allowed on {path}", path)
+        errors = (FieldError("method", request.method, detail),)
+    elif status == 400 and "parsing the body" in detail:
+        status, detail = 422, "body: malformed request body (expected JSON)"
+        errors = (FieldError("body", None, "malformed request body (expected JSON)"),)
+    slug = {404: "not-found", 405: "method-not-allowed", 422: "invalid-input"}.get(
+        status, "http-error"
+    )
+    headers = dict(exc.headers or {})
+    return Problem(status, slug, detail, errors=errors, headers=headers).response(request.url.path)
+
+
+async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
+    database_outage.failed(exc)
+    return database_unavailable(exc).response(request.url.path)
+
+
+async def _on_bug(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Problem(
+        status=500,
+        slug="internal-error",
+        detail="internal error; it has been logged",
+    ).response(request.url.path)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
-
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ProblemError)
-        return exc.problem.response(request.url.path)
-
-    async def on_engine_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SlaEngineError)
-        return engine_problem(exc).response(request.url.path)
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        problem = validation_problem(exc)
-        if problem.errors[:1] and problem.errors[0].field == "body":
-            content_type = request.headers.get("content-type")
-            if not is_json_content_type(content_type):
-                problem = unsupported_media_type(content_type)
-        return problem.response(request.url.path)
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        status = exc.status_code
-        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
-        errors: tuple[FieldError, ...] = ()
-        path = request.url.path
-        if status == 404:
-            detail = without_long_value(f"no such resource: {request.method} {path}", path)
-            errors = (FieldError("path", path, "no route matches this path"),)
-        elif status == 405:
-            detail = without_long_value(f"method {request.method} is not allowed on {path}", path)
-            errors = (FieldError("method", request.method, detail),)
-        elif status == 400 and "parsing the body" in detail:
-            status, detail = 422, "body: malformed request body (expected JSON)"
-            errors = (FieldError("body", None, "malformed request body (expected JSON)"),)
-        slug = {404: "not-found", 405: "method-not-allowed", 422: "invalid-input"}.get(
-            status, "http-error"
-        )
-        headers = dict(exc.headers or {})
-        return Problem(status, slug, detail, errors=errors, headers=headers).response(
-            request.url.path
-        )
-
-    async def on_database_unavailable(request: Request, exc: Exception) -> Response:
-        database_outage.failed(exc)
-        return database_unavailable(exc).response(request.url.path)
-
-    async def on_bug(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return Problem(
-            status=500,
-            slug="internal-error",
-            detail="internal error; it has been logged",
-        ).response(request.url.path)
-
-    app.add_exception_handler(ProblemError, on_problem)
-    app.add_exception_handler(SlaEngineError, on_engine_error)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(OperationalError, on_database_unavailable)
-    app.add_exception_handler(Exception, on_bug)
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(SlaEngineError, _on_engine_error)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(OperationalError, _on_database_unavailable)
+    app.add_exception_handler(Exception, _on_bug)

@@ -127,7 +127,7 @@ def versions_of(session: Session, name: str) -> list[VersionRow]:
 def file_hashes(conn: Connection | Session) -> dict[str, str | None]:
     """Every stored calendar's last recorded file hash (None: not recorded from a file)."""
     rows = conn.execute(sa.select(StoredCalendar.name, StoredCalendar.file_hash))
-    return {name: digest for name, digest in rows}
+    return dict(rows.tuples().all())  # not dict(rows): a Result has keys(), its column names
 
 
 def version_mark(conn: Connection) -> tuple[int, int]:

@@ -332,16 +332,16 @@ def versions_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     table = [("VERSION", "EFFECTIVE_FROM", "CREATED_AT", "RETROACTIVE", "ORIGIN")]
-    for row in rows:
-        table.append(
-            (
-                str(row["version"]),
-                row["effective_from"] or "-",
-                row["created_at"] or "-",
-                "yes" if row["retroactive"] else "no",
-                row["origin"],
-            )
+    table.extend(
+        (
+            str(row["version"]),
+            row["effective_from"] or "-",
+            row["created_at"] or "-",
+            "yes" if row["retroactive"] else "no",
+            row["origin"],
         )
+        for row in rows
+    )
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     for r in table:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])

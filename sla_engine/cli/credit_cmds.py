@@ -119,11 +119,11 @@ def balance_text(answer: dict[str, Any]) -> str:
         f"  email: {answer['email']}  emergency: {answer['emergency']}  "
         f"unlimited email: {unlimited}",
     ]
-    for lot in answer["lots"]:
-        lines.append(
-            f"  lot {lot['lot_id']}: {lot['remaining']} {lot['kind']} ({lot['source']}), "
-            f"purchased {lot['purchased_at']}, expires {lot['expires_at']}"
-        )
+    lines.extend(
+        f"  lot {lot['lot_id']}: {lot['remaining']} {lot['kind']} ({lot['source']}), "
+        f"purchased {lot['purchased_at']}, expires {lot['expires_at']}"
+        for lot in answer["lots"]
+    )
     return "\n".join(lines)
 
 
@@ -137,7 +137,9 @@ def entry_text(entry: dict[str, Any]) -> str:
     ]
     if entry["expires_at"]:
         parts.append(f"expires {entry['expires_at']}")
-    for key in ("source", "ticket_id", "lot_id", "price_per_ticket", "package", "note"):
-        if entry[key] is not None:
-            parts.append(f"{key}={entry[key]}")
+    parts.extend(
+        f"{key}={entry[key]}"
+        for key in ("source", "ticket_id", "lot_id", "price_per_ticket", "package", "note")
+        if entry[key] is not None
+    )
     return " ".join(parts)
