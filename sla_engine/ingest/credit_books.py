@@ -129,15 +129,21 @@ class CreditBooks:
     def __init__(self) -> None:
         self.books: dict[str, Book] = {}
         self.loaded: set[str] = set()
+        # the accounts whose book was handed out since the last write: only they can hold
+        # pending entries (a write scanning every cached book cost more than the write
+        # itself once a run had seen a few thousand accounts)
+        self.touched: dict[str, None] = {}
 
     def forget(self) -> None:
         self.books.clear()
         self.loaded.clear()
+        self.touched.clear()
 
     def drop(self, account: str) -> None:
         """Forget one account's book (a single call appended to its ledger)."""
         self.books.pop(account, None)
         self.loaded.discard(account)
+        self.touched.pop(account, None)
 
     def begin_chunk(self) -> None:
         self.loaded.clear()
@@ -190,13 +196,16 @@ class CreditBooks:
         self.loaded.update(wanted)
 
     def book(self, account: str) -> Book:
+        self.touched[account] = None
         return self.books[account]
 
     def write(self, session: Session, now: datetime) -> int:
         """Append every pending entry in one statement; returns how many. Their ids are taken
         first (`_new_ids`), in planning order, so lots planned in this chunk are referred to
         by their final ids and nothing is read back."""
-        pending = [(b, e) for b in self.books.values() for e in b.pending]
+        touched = [self.books[a] for a in self.touched if a in self.books]
+        self.touched.clear()
+        pending = [(b, e) for b in touched for e in b.pending]
         if not pending:
             return 0
         ids = iter(_new_ids(session, len(pending)))
