@@ -4,10 +4,9 @@ Against a live server (uvicorn on 127.0.0.1), on SQLite and on PostgreSQL, every
 `/openapi.json` gets schema-generated valid (positive) and invalid (negative) requests, and
 every answer must pass: no 5xx, a status the operation declares, the content type declared for
 that status, and a body valid against the declared schema. Bounded (`EXAMPLES` per operation
-and mode) so that each database takes well under a minute; the second database gets the cases
-generated for the first (the same ones: generation is derandomized) without generating them
-again. The case counts per operation group are printed (`pytest -s`) and each group must have
-run cases in both modes.
+and mode, `tests/support/schema_cases.py`: generated once per run, the same cases for both
+databases and for `test_api_fuzz.py`). The case counts per operation group are printed
+(`pytest -s`) and each group must have run cases in both modes.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from collections import Counter
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -28,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support.api import running_api
+from tests.support.schema_cases import can_be_invalid, generated_cases
 
-EXAMPLES = 25
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -59,10 +57,8 @@ def run_contract(url: str) -> tuple[Counter[str], dict[str, int]]:
         assert len(operations) >= 20, [op.label for op in operations]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             for operation in operations:
-                if mode is GenerationMode.NEGATIVE and not (
-                    len(operation.body) or len(operation.query)
-                ):
-                    continue  # nothing that could be invalid (any path segment is a string)
+                if mode is GenerationMode.NEGATIVE and not can_be_invalid(operation):
+                    continue
                 try:
                     ran = exercise(operation, mode, base)
                 except (Exception, BaseExceptionGroup) as exc:  # report them all at the end
@@ -76,37 +72,13 @@ def run_contract(url: str) -> tuple[Counter[str], dict[str, int]]:
     return per_group, dict(per_operation)
 
 
-GENERATED: dict[tuple[str, str], list[Any]] = {}
-"""(operation, mode) -> the cases its run generated, for the other database's run to send
-again: generation (derandomized) is the same for both and takes most of the time."""
-
-
 def exercise(operation: Any, mode: GenerationMode, base: str) -> int:
-    """Run the bounded cases of one operation in one mode; the number of cases run."""
-    key = (operation.label, mode.value)
-    if key in GENERATED:  # the cases the other database got, sent again
-        for case in GENERATED[key]:
-            response = case.call(base_url=base, timeout=30)
-            case.validate_response(response, checks=CHECKS)
-        return len(GENERATED[key])
-    generated: list[Any] = []
-
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def check(case: Any) -> None:
+    """Send the bounded cases of one operation in one mode; the number of cases sent."""
+    cases = generated_cases(operation, mode)
+    for case in cases:
         response = case.call(base_url=base, timeout=30)
-        generated.append(case)
         case.validate_response(response, checks=CHECKS)
-
-    check()
-    GENERATED[key] = generated
-    return len(generated)
+    return len(cases)
 
 
 def test_schemathesis_finds_no_contradiction(db_url: str) -> None:

@@ -2,7 +2,8 @@
 
 Every operation of the OpenAPI document is exercised with valid (positive) and invalid
 (negative) requests generated from its schema; each answer must be below 500, and each 4xx
-must be a problem+json body naming a field. Bounded: a few dozen examples per operation.
+must be a problem+json body naming a field. Bounded: `FUZZ_EXAMPLES` per operation and mode
+(`tests/support/schema_cases.py`).
 Each operation group must run cases in each mode: a group whose routes moved, or whose
 strategies generate nothing, fails instead of passing without having tested anything.
 """
@@ -14,13 +15,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.support.api import running_api
-
-EXAMPLES_PER_MODE = 15
+from tests.support.schema_cases import FUZZ_EXAMPLES, can_be_invalid, generated_cases
 
 
 def problem_json_on_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -64,30 +63,16 @@ def test_no_input_reaches_a_server_error(sqlite_url: str, mode: GenerationMode, 
         operations = [
             op
             for op in (result.ok() for result in schema.get_all_operations())
-            if in_group(op.path, group)
-            # negative data needs an input that can be wrong: a body or a query parameter
-            and (mode is GenerationMode.POSITIVE or len(op.body) or len(op.query))
+            if in_group(op.path, group) and (mode is GenerationMode.POSITIVE or can_be_invalid(op))
         ]
         if group == "api":
             assert len(operations) >= (9 if mode is GenerationMode.POSITIVE else 6)
         cases: dict[str, int] = dict.fromkeys((f"{op.method} {op.path}" for op in operations), 0)
         for operation in operations:
-            key = f"{operation.method} {operation.path}"
-
-            @settings(
-                max_examples=EXAMPLES_PER_MODE,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def exercise(case: Any) -> None:
-                cases[key] += 1  # noqa: B023  # the operation of this loop turn, called at once
+            for case in generated_cases(operation, mode, FUZZ_EXAMPLES):
+                cases[f"{operation.method} {operation.path}"] += 1
                 response = case.call(base_url=base, timeout=30)
                 case.validate_response(response, checks=[not_a_server_error, problem_json_on_4xx])
-
-            exercise()
         check_every_operation_ran(cases, group, mode)
 
 
