@@ -14,6 +14,18 @@ from sla_engine.calendar_store import CalendarStore, build_calendar_store
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+ESCALATING_CONFIG = """\
+[[destinations]]
+name = "oncall"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+[policies.standard.first_response]
+escalate = [{at = "50%", to = "oncall"}, {at = "100%", to = "oncall"}]
+"""
+"""A config whose standard policy escalates (to a webhook nobody listens on): a re-plan has
+pending timers to rewrite. Tests append their own policies."""
 
 
 class Clock:
@@ -29,6 +41,15 @@ class Clock:
 def weekdays(window: str, timezone: str = "America/Phoenix", **more: Any) -> dict[str, Any]:
     """A calendar definition open `window` ("08:00-17:00") Monday to Friday."""
     return {"timezone": timezone, "hours": {d: [window] for d in WEEKDAYS}, **more}
+
+
+def support_hours(window: str, timezone: str = "America/Phoenix") -> dict[str, Any]:
+    """`smartertools` as a stored version: `window` on weekdays, Arizona's public holidays."""
+    return {
+        "name": "SmarterTools support hours",
+        **weekdays(window, timezone),
+        "holidays": {"country": "US", "subdiv": "AZ"},
+    }
 
 
 def weekdays_toml(name: str, window: str = "08:00-17:00", timezone: str = "America/Phoenix") -> str:
