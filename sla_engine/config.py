@@ -59,7 +59,7 @@ class ServiceConfig:
     be stored in the service's database, which `build_services` checks at start."""
 
 
-def check_url(url: Any, *, file: str, key: str) -> str:
+def check_url(url: object, *, file: str, key: str) -> str:
     """A destination URL: http(s), with a host, without credentials."""
 
     def bad(reason: str) -> ConfigError:
@@ -89,7 +89,7 @@ class _ConfigParser(TableReader):
 
     env: Mapping[str, str]
 
-    def database_url(self, doc: Mapping[str, Any]) -> str | None:
+    def database_url(self, doc: Mapping[str, object]) -> str | None:
         if "database" not in doc:
             return None
         table = self.table("database", doc["database"])
@@ -100,7 +100,7 @@ class _ConfigParser(TableReader):
             table["url"], source=f"{self.file}: database.url", field="database.url"
         )
 
-    def destinations(self, raw: Any) -> dict[str, Destination]:
+    def destinations(self, raw: object) -> dict[str, Destination]:
         if not isinstance(raw, list):
             raise self.error("destinations", raw, "expected an array of tables ([[destinations]])")
         found: dict[str, Destination] = {}
@@ -115,7 +115,7 @@ class _ConfigParser(TableReader):
             found[destination.name] = destination
         return found
 
-    def destination(self, key: str, raw: Any) -> Destination:
+    def destination(self, key: str, raw: object) -> Destination:
         table = self.table(key, raw)
         self.unknown_keys(key, table, _DESTINATION_KEYS)
         for required in ("name", "type"):
@@ -148,7 +148,7 @@ class _ConfigParser(TableReader):
         routing_key = self.string(f"{key}.routing_key", table["routing_key"])
         return Destination(name=name, type="pagerduty", url=url, routing_key=routing_key)
 
-    def secret(self, key: str, table: Mapping[str, Any]) -> str:
+    def secret(self, key: str, table: Mapping[str, object]) -> str:
         """The webhook signing secret, given inline or through an environment variable."""
         if "secret" in table and "secret_env" in table:
             raise self.error(
@@ -189,7 +189,7 @@ class _ConfigParser(TableReader):
                 raise self.error(f"{key}.secret", "whsec_", "the secret is empty")
         return secret
 
-    def products(self, raw: Any) -> dict[str, int]:
+    def products(self, raw: object) -> dict[str, int]:
         table = self.table("products", raw)
         found: dict[str, int] = {}
         for name, version in table.items():
@@ -204,7 +204,7 @@ class _ConfigParser(TableReader):
         return found
 
 
-def check_database_url(url: Any, *, source: str, field: str) -> str:
+def check_database_url(url: object, *, source: str, field: str) -> str:
     """A database URL SQLAlchemy can parse; ``source`` says where it came from."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -250,7 +250,7 @@ def load_config(
     env: Mapping[str, str] = os.environ,
     database_url: str | None = None,
     *,
-    calendars: Callable[[str], Any] | None = None,
+    calendars: Callable[[str], object] | None = None,
     stored_calendars: bool = False,
 ) -> ServiceConfig:
     """Load and validate the service config file (or the defaults when ``path`` is None).
@@ -260,7 +260,7 @@ def load_config(
     With ``stored_calendars``, a policy may name a calendar that is no file (one stored in
     the database); the service refuses to start when it is not stored either.
     """
-    doc: Mapping[str, Any] = {}
+    doc: Mapping[str, object] = {}
     file = "<defaults>"
     resolved: Path | None = None
     if path is not None:

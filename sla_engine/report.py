@@ -25,9 +25,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
+
+from sla_engine.core.policies import Policy
+from sla_engine.json_types import JsonObject
 
 REPORT_METRICS = ("first_response", "next_response", "resolution")
 RUNNING = ("active", "paused")
@@ -75,7 +77,7 @@ class Share:
     def share(self) -> float | None:
         return self.achieved / self.decided if self.decided else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"achieved": self.achieved, "decided": self.decided, "share": self.share}
 
 
@@ -95,7 +97,7 @@ class Attainment:
     def breaches(self) -> int:
         return self.within_breach.decided - self.within_breach.achieved
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "count": self.count,
             "answered": self.answered,
@@ -186,7 +188,7 @@ def attainment(rows: Iterable[MetricRow], now: datetime) -> Attainment:
 
 
 def policy_limits(
-    policies: Mapping[str, Any], metric: str, names: Iterable[str]
+    policies: Mapping[str, Policy], metric: str, names: Iterable[str]
 ) -> tuple[float | None, float | None]:
     """(target_s, breach_s) of `metric` when every row is of one policy that has it, else
     (None, None): the lines of one policy drawn over another's tickets would mislead."""

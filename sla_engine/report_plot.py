@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sla_engine.core.times import utcnow
 from sla_engine.errors import InputError
-from sla_engine.report import MetricRow, attainment, breached, stopped
+from sla_engine.report import Attainment, MetricRow, Share, attainment, breached, stopped
 
 MIN_BINS = 10
 MAX_BINS = 48
@@ -157,7 +158,7 @@ def axis_top(hours: list[float], limits: list[float]) -> float:
     return max([bulk, *(1.5 * h for h in limits)])
 
 
-def bin_edges(hours: Iterable[float]) -> np.ndarray[Any, Any]:
+def bin_edges(hours: Iterable[float]) -> NDArray[np.floating]:
     """Edges from 0 of a round width (5 min, 10 min, ... 1 h, 2 h ...), so limits fall on
     edges, past the largest value by a bin, and at least `MIN_BINS` of them."""
     top = max([0.0, *hours])
@@ -173,11 +174,11 @@ def _containers(containers: Any, groups: int) -> list[Any]:
 
 
 def _split_by_limits(
-    hours: np.ndarray[Any, Any],
+    hours: NDArray[np.floating],
     target_s: float | None,
     breach_s: float | None,
     verb: str = "answered",
-) -> tuple[list[np.ndarray[Any, Any]], list[str], list[str]]:
+) -> tuple[list[NDArray[np.floating]], list[str], list[str]]:
     """Stop times cut at the target and the breach, each part with its colour and label."""
     cuts: list[tuple[float, str, str]] = []
     if target_s is not None:
@@ -209,11 +210,11 @@ def _hours_text(seconds: float) -> str:
     return f"{seconds / 3600:.2f}".rstrip("0").rstrip(".") + " h"
 
 
-def _percent(share: Any) -> str:
+def _percent(share: Share) -> str:
     return "n/a" if share.share is None else f"{share.share:.0%} of {share.decided}"
 
 
-def _summary_text(summary: Any, verb: str) -> str:
+def _summary_text(summary: Attainment, verb: str) -> str:
     median = "n/a" if summary.median_response_s is None else _hours_text(summary.median_response_s)
     p90 = "n/a" if summary.p90_response_s is None else _hours_text(summary.p90_response_s)
     return "\n".join(

@@ -11,21 +11,20 @@ the row's last change and `now`; nothing else about the metric has changed since
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from sla_engine.core.business_calendar import CalendarLookup
 from sla_engine.errors import InputError, SlaEngineError
+from sla_engine.json_types import JsonObject
 from sla_engine.report import REPORT_METRICS, Attainment, MetricRow, attainment
 
 DEFAULT_METRIC = "first_response"
 DEFAULT_REPORT_SPAN = timedelta(days=30)
 MAX_REPORT_SPAN = timedelta(days=3660)
-CalendarLoader = Callable[[str], Any]
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class ReportWindow:
             )
         return cls(begin, finish, policy, metric)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "from": self.start.isoformat(),
             "to": self.end.isoformat(),
@@ -115,7 +114,7 @@ def metric_rows(session: Session, window: ReportWindow) -> list[tuple[MetricRow,
 
 
 def spent_by(
-    row: MetricRow, changed_at: datetime, now: datetime, calendars: CalendarLoader
+    row: MetricRow, changed_at: datetime, now: datetime, calendars: CalendarLookup
 ) -> MetricRow:
     """`row` with its business time brought to `now` when it runs unpaused."""
     if row.status != "active" and not (row.status == "breached" and row.stopped_at is None):
@@ -133,7 +132,7 @@ def load_report(
     sessions: sessionmaker[Session],
     window: ReportWindow,
     now: datetime,
-    calendars: CalendarLoader | None = None,
+    calendars: CalendarLookup | None = None,
 ) -> tuple[list[MetricRow], Attainment]:
     """The window's rows (business time as of `now` when `calendars` is given) and numbers."""
     with sessions() as session:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import os
 from importlib import metadata
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,6 +29,7 @@ from sla_engine.api.routes_reports import router as reports_router
 from sla_engine.api.routes_service import install_docs
 from sla_engine.api.routes_service import router as service_router
 from sla_engine.api.routes_tickets import router as tickets_router
+from sla_engine.composition import Services
 from sla_engine.edge.problems import FieldError, Problem
 
 API_PREFIX = "/v1"
@@ -90,7 +90,7 @@ def _include(app: FastAPI, router: APIRouter) -> None:
         app.include_router(router, prefix=API_PREFIX)
 
 
-def create_app(services: Any, *, api_token: str | None = None) -> FastAPI:
+def create_app(services: Services, *, api_token: str | None = None) -> FastAPI:
     """The HTTP API over `services`; `api_token` defaults to $SLA_ENGINE_API_TOKEN."""
     token = api_token if api_token is not None else os.environ.get(TOKEN_ENV) or None
     app = FastAPI(

@@ -20,11 +20,12 @@ from sla_engine.api.problems import (
     is_json_content_type,
     unsupported_media_type,
 )
+from sla_engine.json_types import JsonObject
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def body_schema(model: type[BaseModel], *, limit: int | None = None) -> dict[str, Any]:
+def body_schema(model: type[BaseModel], *, limit: int | None = None) -> JsonObject:
     """`openapi_extra` documenting `model` as the required JSON body ($defs inlined), and the
     route's body limit when it is not the default (give the same to `read_body`)."""
     schema = model.model_json_schema()
@@ -40,7 +41,7 @@ def body_schema(model: type[BaseModel], *, limit: int | None = None) -> dict[str
             return [resolve(v) for v in node]
         return node
 
-    extra: dict[str, Any] = {
+    extra: JsonObject = {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": resolve(schema)}},

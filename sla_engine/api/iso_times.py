@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,7 +22,7 @@ MAX_DURATION_S = 50 * 366 * 24 * 3600
 """Longest duration the API accepts (50 years); longer ones are surely a unit mistake."""
 
 
-def parse_instant(text: Any, field: str) -> datetime:
+def parse_instant(text: object, field: str) -> datetime:
     """An aware datetime from ISO 8601 text; naive or malformed text is a 422 naming `field`."""
     if not isinstance(text, str):
         raise invalid(field, text, "must be an ISO 8601 date-time string with a UTC offset")
@@ -38,7 +37,7 @@ def parse_instant(text: Any, field: str) -> datetime:
     return value
 
 
-def parse_duration_value(value: Any, field: str) -> timedelta:
+def parse_duration_value(value: object, field: str) -> timedelta:
     """A duration as policy text ("4h", "1h30m", "45s") or a number of seconds (>= 0)."""
     if isinstance(value, str):
         from sla_engine.core.durations import parse_duration

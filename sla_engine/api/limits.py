@@ -13,11 +13,10 @@ reading its body through `bodies.read_body(request, N)`. URLs over uvicorn's own
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sla_engine.api.problems import ProblemError, too_large, uri_too_long
+from sla_engine.json_types import JsonObject
 
 DEFAULT_BODY_BYTES = 1024 * 1024
 """Bodies of single resources are far smaller; a calendar with its ICS text fits."""
@@ -27,7 +26,7 @@ LIMIT_KEY = "x-body-limit"
 _SCOPE_KEY = "sla_engine.body_limit"
 
 
-def body_limit(limit: int) -> dict[str, Any]:
+def body_limit(limit: int) -> JsonObject:
     """`openapi_extra` raising (or lowering) a route's body limit to `limit` bytes."""
     return {LIMIT_KEY: limit}
 

@@ -17,16 +17,15 @@ Every error is `application/problem+json` with the `Problem` schema; FastAPI's o
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from sla_engine.api.limits import DEFAULT_BODY_BYTES, LIMIT_KEY
 from sla_engine.edge.problems import PROBLEM_JSON
+from sla_engine.json_types import JsonObject
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-PROBLEM_SCHEMA: dict[str, Any] = {
+PROBLEM_SCHEMA: JsonObject = {
     "title": "Problem",
     "description": "RFC 9457 problem details; `field` names the first field at fault and "
     "`errors` each one, with the value sent (shortened).",
@@ -71,13 +70,13 @@ NO_DATABASE = frozenset({"/metrics"})
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def problem_responses(*statuses: int) -> dict[int | str, JsonObject]:
     """`responses=` entries for the problem+json errors a route answers beyond the usual."""
     return {status: _problem_response(status) for status in statuses}
 
 
-def _problem_response(status: int, description: str | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {
+def _problem_response(status: int, description: str | None = None) -> JsonObject:
+    entry: JsonObject = {
         "description": description or DESCRIPTIONS.get(status, "Error"),
         "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}},
     }
@@ -89,7 +88,7 @@ def _problem_response(status: int, description: str | None = None) -> dict[str, 
 def install(app: FastAPI, *, token_required: bool) -> None:
     """Serve the completed document at the app's `openapi_url` (built once, on first use)."""
 
-    def openapi() -> dict[str, Any]:
+    def openapi() -> JsonObject:
         if app.openapi_schema is None:
             schema = get_openapi(
                 title=app.title,
@@ -103,7 +102,7 @@ def install(app: FastAPI, *, token_required: bool) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def complete(schema: dict[str, Any], *, token_required: bool) -> dict[str, Any]:
+def complete(schema: JsonObject, *, token_required: bool) -> JsonObject:
     """`schema` with every operation's error answers declared (see the module doc)."""
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -125,8 +124,8 @@ def complete(schema: dict[str, Any], *, token_required: bool) -> dict[str, Any]:
     return schema
 
 
-def _complete_operation(path: str, operation: dict[str, Any], *, token_required: bool) -> None:
-    responses: dict[str, Any] = operation["responses"]
+def _complete_operation(path: str, operation: JsonObject, *, token_required: bool) -> None:
+    responses: JsonObject = operation["responses"]
     parameters = operation.get("parameters", [])
     has_body = "requestBody" in operation
     statuses = {414}
@@ -153,7 +152,7 @@ def _complete_operation(path: str, operation: dict[str, Any], *, token_required:
             response["content"] = _success_content(responses)
 
 
-def _success_content(responses: dict[str, Any]) -> dict[str, Any]:
+def _success_content(responses: JsonObject) -> JsonObject:
     """The body of a 2xx answer declared without one: that of the route's other 2xx answer."""
     for code, response in responses.items():
         if code.startswith("2") and response.get("content"):

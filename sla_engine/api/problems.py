@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,7 +45,7 @@ class ProblemError(StarletteHTTPException):
         self.problem = problem
 
 
-def invalid(field_name: str, value: Any, message: str) -> ProblemError:
+def invalid(field_name: str, value: object, message: str) -> ProblemError:
     """A 422 problem for one bad field."""
     return ProblemError(
         Problem(

@@ -7,8 +7,9 @@ A calendar that never closes (24x7) answers `next_close: null`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -28,6 +29,7 @@ from sla_engine.core.calendar_file import CalendarSpec
 from sla_engine.edge.problems import FieldError, Problem
 from sla_engine.edge.requests import Instant
 from sla_engine.errors import CalendarError, NotFound
+from sla_engine.json_types import JsonObject
 
 router = APIRouter(tags=["calendars"])
 
@@ -42,7 +44,7 @@ class CalendarPutRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    definition: dict[str, Any] = Field(
+    definition: JsonObject = Field(
         description="the calendar keys: name, timezone, hours, holidays (country, subdiv, "
         "categories, ics_text), dates, closures",
         examples=[{"timezone": "Europe/Berlin", "hours": {"mon": ["08:00-17:00"]}}],
@@ -67,7 +69,7 @@ class CalendarVersionView(BaseModel):
     created_at: str | None
     retroactive: bool
     origin: str
-    definition: dict[str, Any]
+    definition: JsonObject
 
 
 _PUT_BODY = {**body_schema(CalendarPutRequest), **body_limit(MAX_PUT_BODY_BYTES)}
@@ -100,7 +102,7 @@ def _calendar(services: Services, name: str) -> Calendar:
     return source.calendar(name)
 
 
-def _optional(compute: Any) -> Any:
+def _optional(compute: Callable[[], datetime]) -> datetime | None:
     """`compute()`, or None when the calendar has no such instant (never closes/opens)."""
     try:
         return compute()
@@ -112,7 +114,7 @@ def _in_force(cal: Calendar, at: datetime) -> CalendarSpec:
     return cal.version_at(at).spec
 
 
-def _summary(name: str, spec: CalendarSpec, versions: int) -> dict[str, Any]:
+def _summary(name: str, spec: CalendarSpec, versions: int) -> JsonObject:
     return {
         "name": name,
         "title": spec.title,
@@ -122,7 +124,7 @@ def _summary(name: str, spec: CalendarSpec, versions: int) -> dict[str, Any]:
 
 
 @router.get("/calendars")
-def calendars(services: ServicesDep) -> dict[str, Any]:
+def calendars(services: ServicesDep) -> JsonObject:
     """Every calendar the service can use (stored and file calendars): title and time zone
     in force now, and how many versions it has."""
     store = _store(services)
@@ -139,7 +141,7 @@ def calendars(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/calendars/{name}")
-def calendar(name: str, services: ServicesDep) -> dict[str, Any]:
+def calendar(name: str, services: ServicesDep) -> JsonObject:
     """One calendar: the definition and version in force now, whether it is open now, and
     its next opening and closing (null when there is none: 24x7 never closes)."""
     cal = _calendar(services, name)
@@ -176,7 +178,7 @@ def intervals(
         Instant | None,
         Query(alias="to", description="ISO 8601 with offset; default: from + 7 days; max 366 days"),
     ] = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """The open intervals meeting [from, to), clipped to it, each in the zone of the
     calendar version in force at it."""
     cal = _calendar(services, name)
@@ -203,7 +205,7 @@ def intervals(
     "/calendars/{name}/versions",
     response_model=list[CalendarVersionView],
 )
-async def versions(name: str, request: Request, services: ServicesDep) -> Any:
+async def versions(name: str, request: Request, services: ServicesDep) -> list[JsonObject]:
     """The calendar's versions, oldest first: each a whole definition and the instant it is
     in force from (null for version 1). A file calendar's content is version 1; each change
     of the file, and each `PUT`, adds one."""

@@ -7,7 +7,7 @@ left) and on the credit events of `POST /v1/tickets/{id}/events`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sla_engine.api.deps import ServicesDep
 from sla_engine.core.products import version_status
 from sla_engine.edge.requests import GrantRequest, Identifier, Instant, SubscriptionRequest
+from sla_engine.json_types import JsonObject
 
 router = APIRouter(tags=["credits"])
 
@@ -47,14 +48,14 @@ def credits(
     at: Annotated[
         Instant | None, Query(description="balance at this instant; default: now")
     ] = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Email and emergency credits usable at `at`, whether a subscription makes email
     unlimited, and the unexpired lots with credits left, in the order they will be used."""
     return services.credits.credits(account, at)
 
 
 @router.get("/accounts/{account}/ledger")
-def ledger(account: str, services: ServicesDep) -> dict[str, Any]:
+def ledger(account: str, services: ServicesDep) -> JsonObject:
     """Every ledger entry of the account, in the order recorded (append-only)."""
     return services.credits.ledger(account)
 
@@ -64,12 +65,12 @@ def rsaa(
     ticket_id: Identifier,
     services: ServicesDep,
     at: Annotated[Instant | None, Query(description="state at this instant; default: now")] = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """The ticket's remote server access agreement: granted or not, with its audit trail."""
     return services.credits.rsaa(ticket_id, at)
 
 
 @router.get("/products/{product}/versions/{version}")
-def product_version(product: str, version: str, services: ServicesDep) -> dict[str, Any]:
+def product_version(product: str, version: str, services: ServicesDep) -> JsonObject:
     """Supported (current and previous major) or legacy (no minor updates; tickets accepted)."""
     return version_status(product, version, services.config.products).to_json()

@@ -11,11 +11,13 @@ FastAPI's generic body handling (about a third of its cost).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Request
+from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
@@ -43,8 +45,10 @@ from sla_engine.core.durations import format_duration
 from sla_engine.core.times import EPOCH, ONE_US, is_aware
 from sla_engine.edge.requests import EARLIEST, LATEST
 from sla_engine.errors import InputError, SlaEngineError
+from sla_engine.json_types import JsonObject
 
 router = APIRouter(tags=["deadlines"])
+T = TypeVar("T")
 
 MAX_BATCH_BODY_BYTES = 16 * 1024 * 1024
 MAX_DEADLINE_BODY_BYTES = 64 * 1024
@@ -67,7 +71,7 @@ async def deadline(request: Request, services: ServicesDep) -> Response:
     return Response(json.dumps(answer), media_type="application/json")
 
 
-def _deadline_answer(services: Services, body: DeadlineRequest) -> dict[str, Any]:
+def _deadline_answer(services: Services, body: DeadlineRequest) -> JsonObject:
     if body.policy is not None:
         if body.calendar is not None or body.duration is not None:
             field = "calendar" if body.calendar is not None else "duration"
@@ -86,14 +90,15 @@ def _deadline_answer(services: Services, body: DeadlineRequest) -> dict[str, Any
     return {"deadline": format_instant(end, cal.tz), "calendar": cal.name}
 
 
-def _policy_deadline(services: Services, body: DeadlineRequest) -> dict[str, Any]:
+def _policy_deadline(services: Services, body: DeadlineRequest) -> JsonObject:
     assert body.policy is not None
     metric = metric_policy(services, body.policy, body.metric)
     cal = calendar_named(metric.calendar, "policy", source=calendar_source(services))
     breach = _engine_call("start", body.start, lambda: cal.add(body.start, metric.breach))
     target = None
-    if metric.target is not None:
-        target_at = _engine_call("start", body.start, lambda: cal.add(body.start, metric.target))
+    target_span = metric.target
+    if target_span is not None:
+        target_at = _engine_call("start", body.start, lambda: cal.add(body.start, target_span))
         target = format_instant(target_at, cal.tz)
     return {
         "deadline": format_instant(breach, cal.tz),
@@ -104,7 +109,7 @@ def _policy_deadline(services: Services, body: DeadlineRequest) -> dict[str, Any
     }
 
 
-def _engine_call(field: str, value: Any, call: Any) -> Any:
+def _engine_call(field: str, value: object, call: Callable[[], T]) -> T:
     """Run a calendar computation; arithmetic beyond the representable range is a 422."""
     try:
         return call()
@@ -175,7 +180,7 @@ async def deadlines_batch(request: Request, services: ServicesDep) -> Response:
     return Response(payload, media_type="application/json")
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def _json_object(raw: bytes) -> JsonObject:
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: too deep
@@ -186,7 +191,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return doc
 
 
-def _parse_items(items: list[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def _parse_items(items: list[Any]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Epoch-microsecond starts and durations of the batch items, or a problem naming the item.
 
     The fast path works column-wise with comprehensions; on any failure the slow path walks
@@ -210,7 +215,7 @@ def _parse_items(items: list[Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any
     return starts, _duration_column(durations)
 
 
-def _duration_column(values: list[Any]) -> np.ndarray[Any, Any]:
+def _duration_column(values: list[Any]) -> NDArray[np.int64]:
     """Durations in microseconds; each distinct value is parsed once."""
     kinds = set(map(type, values))
     if not kinds <= {str, int, float}:

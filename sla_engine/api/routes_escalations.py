@@ -5,13 +5,12 @@ Mounted under `/v1` by the app; the escalation log comes from the app's services
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from sla_engine.api.deps import ServicesDep
 from sla_engine.api.openapi import problem_responses
+from sla_engine.json_types import JsonObject
 
 router = APIRouter(tags=["escalations"])
 
@@ -47,7 +46,7 @@ def list_escalations(
         None, description="queued, sending, sent, dead (dead letters) or cancelled"
     ),
     limit: int = Query(500, ge=1, le=5000),
-) -> dict[str, Any]:
+) -> JsonObject:
     deliveries = services.escalations.log.list(ticket=ticket, status=status, limit=limit)
     return {"escalations": deliveries}
 
@@ -57,6 +56,6 @@ def list_escalations(
     response_model=Delivery,
     responses=problem_responses(409),
 )
-def replay_escalation(services: ServicesDep, escalation_id: str) -> dict[str, Any]:
+def replay_escalation(services: ServicesDep, escalation_id: str) -> JsonObject:
     """Queue a dead (or sent) delivery again; it keeps its `webhook-id`."""
     return services.escalations.log.replay(escalation_id)

@@ -19,6 +19,7 @@ from sla_engine.api.deps import ServicesDep
 from sla_engine.core.durations import format_duration
 from sla_engine.core.policies import Policy
 from sla_engine.errors import NotFound
+from sla_engine.json_types import JsonObject
 
 router = APIRouter(tags=["policies"])
 
@@ -60,7 +61,7 @@ class PolicyList(BaseModel):
     policies: list[PolicyView]
 
 
-def policy_view(policy: Policy) -> dict[str, Any]:
+def policy_view(policy: Policy) -> JsonObject:
     """A policy as JSON: every dataclass field, durations as policy strings."""
     return dict(_plain(policy))
 
@@ -78,14 +79,14 @@ def _plain(value: Any) -> Any:
 
 
 @router.get("/policies", response_model=PolicyList)
-def list_policies(services: ServicesDep) -> dict[str, Any]:
+def list_policies(services: ServicesDep) -> JsonObject:
     """Every policy in force, by name."""
     policies = services.config.policies
     return {"policies": [policy_view(policies[name]) for name in sorted(policies)]}
 
 
 @router.get("/policies/{name}", response_model=PolicyView)
-def get_policy(services: ServicesDep, name: str) -> dict[str, Any]:
+def get_policy(services: ServicesDep, name: str) -> JsonObject:
     """One policy in force."""
     policies = services.config.policies
     if name not in policies:

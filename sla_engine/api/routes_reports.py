@@ -7,7 +7,7 @@ window never holds up the event loop.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -73,7 +73,7 @@ def attainment_report(
     )
     if _wants_csv(request, format):
         return Response(to_csv(rows, now), media_type=CSV_MEDIA)
-    limits: dict[str, Any] = {}
+    limits: dict[str, float | None] = {}
     if policy is not None:
         target_s, breach_s = policy_limits(services.config.policies, metric, [policy])
         limits = {"target_s": target_s, "breach_s": breach_s}

@@ -15,24 +15,26 @@ writers of different tickets run in parallel, calls always go to the thread pool
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
-from fastapi import Request
+from fastapi import FastAPI, Request
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from sla_engine.storage.db import writer_lock_of
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def install(app: Any, engine: Any) -> None:
+def install(app: FastAPI, engine: Engine) -> None:
     app.state.writer_lock = writer_lock_of(engine)
 
 
-async def call(request: Request, fn: Callable[..., T], *args: Any) -> T:
+async def call(request: Request, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(*args)`: inline on SQLite unless another process holds the writer lock, else in
     the thread pool."""
     lock = request.app.state.writer_lock
     if lock is not None and not lock.held_elsewhere():
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)

@@ -31,6 +31,7 @@ from sla_engine.core.calendar import Calendar
 from sla_engine.core.calendar_file import find_calendar_file
 from sla_engine.core.times import is_aware, iso
 from sla_engine.errors import CalendarError, Conflict, InputError, NotFound
+from sla_engine.json_types import JsonObject
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -38,7 +39,7 @@ _RETRIES = 5
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 
 
-def check_name(name: Any, field: str = "name") -> str:
+def check_name(name: object, field: str = "name") -> str:
     """A calendar name: letters, digits, `_ . -`, at most 100, not a file name."""
     if not isinstance(name, str) or not NAME.match(name) or name.endswith(".toml"):
         raise InputError(
@@ -50,7 +51,7 @@ def check_name(name: Any, field: str = "name") -> str:
     return name
 
 
-def check_definition(name: str, definition: Any, at: datetime) -> None:
+def check_definition(name: str, definition: Mapping[str, Any], at: datetime) -> None:
     """A definition that validates and has open time from `at` on; else CalendarError naming
     the key."""
     spec = parse_definition(definition, f"calendar {name!r}", title=name)
@@ -125,7 +126,7 @@ class NewVersion:
     effective_from: datetime | None
     retroactive: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "name": self.name,
             "version": self.version,
@@ -133,7 +134,7 @@ class NewVersion:
         }
 
 
-def version_view(row: VersionRow) -> dict[str, Any]:
+def version_view(row: VersionRow) -> JsonObject:
     return {
         "version": row.version,
         "effective_from": iso(row.effective_from),
@@ -220,7 +221,7 @@ class CalendarChanges:
         self,
         session: Session,
         name: str,
-        definition: dict[str, Any],
+        definition: JsonObject,
         effective_from: datetime | None,
         retroactive: bool,
         origin: str,
@@ -299,7 +300,7 @@ class CalendarChanges:
             store.add_replan(session, name, version, effective_from, False, now)
         return version
 
-    def versions(self, name: str) -> list[dict[str, Any]]:
+    def versions(self, name: str) -> list[JsonObject]:
         """NAME's versions, oldest first; a file calendar not recorded yet is its version 1."""
         check_name(name)
         with self.sessions.begin() as session:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sla_engine.core.calendar_file import CalendarSpec
 from sla_engine.errors import CalendarError
+from sla_engine.json_types import JsonObject
 
 MAX_DEFINITION_BYTES = 1024 * 1024
 """The largest definition accepted (TOML or JSON, `ics_text` included)."""
@@ -34,7 +35,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def definition_from_toml(text: str, *, field: str = "body") -> dict[str, Any]:
+def definition_from_toml(text: str, *, field: str = "body") -> JsonObject:
     """Calendar TOML text as a JSON-ready definition; malformed TOML names `field`."""
     try:
         data = tomllib.loads(text)
@@ -42,7 +43,7 @@ def definition_from_toml(text: str, *, field: str = "body") -> dict[str, Any]:
         raise CalendarError(f"invalid TOML: {exc}", field=field, value=str(exc)) from None
     except RecursionError:
         raise CalendarError("invalid TOML: nested too deeply", field=field, value=None) from None
-    result: dict[str, Any] = plain(data)
+    result: JsonObject = plain(data)
     return result
 
 
@@ -78,7 +79,7 @@ def parse_definition(
 class FileContent:
     """What a calendar file says, as a stored definition, and the hash that identifies it."""
 
-    definition: dict[str, Any]
+    definition: JsonObject
     content_hash: str
 
 

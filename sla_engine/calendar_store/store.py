@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from sla_engine.calendar_store.models import CalendarReplan, CalendarVersion, StoredCalendar
+from sla_engine.json_types import JsonObject
 from sla_engine.storage.models import TicketMetric
 
 
@@ -32,7 +32,7 @@ class VersionRow:
     created_at: datetime
     retroactive: bool
     origin: str
-    definition: dict[str, Any]
+    definition: JsonObject
 
 
 _VERSION_COLUMNS = (
@@ -84,7 +84,7 @@ def append_version(
     session: Session,
     calendar: StoredCalendar,
     *,
-    definition: dict[str, Any],
+    definition: JsonObject,
     effective_from: datetime | None,
     known_from: datetime | None,
     retroactive: bool,
@@ -291,7 +291,7 @@ def affected_tickets(
     )
 
 
-def replan_jobs(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+def replan_jobs(session: Session, limit: int = 100) -> list[JsonObject]:
     """The latest jobs, newest first, as plain values (for status views and tests)."""
     r = CalendarReplan
     rows = session.execute(

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,6 +27,9 @@ from sla_engine.cli.options import parse_business_duration, parse_date, parse_in
 from sla_engine.core.calendar import Calendar, list_calendars, load_calendar
 from sla_engine.core.times import utcnow
 from sla_engine.errors import InputError, SlaEngineError
+
+if TYPE_CHECKING:
+    from sla_engine.calendar_store.changes import CalendarChanges
 
 SHOW_DEFAULT_DAYS = 7
 SHOW_MAX_DAYS = 366
@@ -264,7 +267,7 @@ DatabaseOption = Annotated[
 
 
 @contextmanager
-def _calendar_changes(config: Path | None, database_url: str | None) -> Iterator[Any]:
+def _calendar_changes(config: Path | None, database_url: str | None) -> Iterator[CalendarChanges]:
     """The calendar store of the service's database (migrated first, as `serve` does)."""
     from sla_engine.calendar_store.changes import CalendarChanges
     from sla_engine.config import load_config

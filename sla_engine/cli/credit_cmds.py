@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,10 @@ from sla_engine.cli.app import app
 from sla_engine.cli.options import parse_instant
 from sla_engine.core.times import utcnow
 from sla_engine.credits.ledger import GRANT_KINDS
+from sla_engine.json_types import JsonObject
+
+if TYPE_CHECKING:
+    from sla_engine.credits.credit_service import CreditService
 
 credits_app = typer.Typer(
     help="Support-ticket credits: balances, the ledger, grants and purchases.",
@@ -38,7 +42,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of 
 
 
 @contextmanager
-def _credit_service(config_path: Path | None, database_url: str | None) -> Iterator[Any]:
+def _credit_service(config_path: Path | None, database_url: str | None) -> Iterator[CreditService]:
     from sla_engine.composition import build_services
     from sla_engine.config import load_config
 
@@ -112,7 +116,7 @@ def grant(
     typer.echo(json.dumps(answer, indent=2) if as_json else entry_text(answer["entry"]))
 
 
-def balance_text(answer: dict[str, Any]) -> str:
+def balance_text(answer: JsonObject) -> str:
     unlimited = "yes (hosted subscription)" if answer["unlimited_email"] else "no"
     lines = [
         f"account {answer['account']} at {answer['at']}",
@@ -127,7 +131,7 @@ def balance_text(answer: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def entry_text(entry: dict[str, Any]) -> str:
+def entry_text(entry: JsonObject) -> str:
     parts = [
         f"#{entry['id']}",
         entry["type"],

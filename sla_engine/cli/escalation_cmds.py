@@ -6,12 +6,19 @@ import json
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from sla_engine.cli.app import app
 from sla_engine.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from sla_engine.config import ServiceConfig
+    from sla_engine.escalation import EscalationLog
 
 escalations_app = typer.Typer(help="List and replay escalation deliveries.", no_args_is_help=True)
 app.add_typer(escalations_app, name="escalations")
@@ -25,13 +32,13 @@ DatabaseOption = typer.Option(
 )
 
 
-def _config(config: Path | None, database_url: str | None) -> Any:
+def _config(config: Path | None, database_url: str | None) -> ServiceConfig:
     from sla_engine.config import load_config
 
     return load_config(config, database_url=database_url, stored_calendars=True)
 
 
-def _sessions(config: Any, *, migrate: bool) -> Any:
+def _sessions(config: ServiceConfig, *, migrate: bool) -> tuple[Engine, sessionmaker[Session]]:
     from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 
     if migrate:
@@ -40,7 +47,7 @@ def _sessions(config: Any, *, migrate: bool) -> Any:
     return engine, make_sessionmaker(engine)
 
 
-def _log(config: Any) -> Any:
+def _log(config: ServiceConfig) -> EscalationLog:
     from sla_engine.core.times import utcnow
     from sla_engine.escalation import EscalationLog
 

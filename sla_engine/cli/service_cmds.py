@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +22,14 @@ from sla_engine.cli.app import app
 from sla_engine.cli.options import parse_instant
 from sla_engine.core.times import utcnow
 from sla_engine.errors import InputError
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from sla_engine.config import ServiceConfig
+    from sla_engine.report import Attainment, MetricRow, Share
+    from sla_engine.report_store import ReportWindow
 
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 report_app = typer.Typer(help="SLA reports.", no_args_is_help=True)
@@ -39,13 +47,13 @@ DatabaseOption = Annotated[
 ]
 
 
-def _config(config: Path | None, database_url: str | None) -> Any:
+def _config(config: Path | None, database_url: str | None) -> ServiceConfig:
     from sla_engine.config import load_config
 
     return load_config(config, database_url=database_url, stored_calendars=True)
 
 
-def _graceful_server_class() -> Any:
+def _graceful_server_class() -> type[uvicorn.Server]:
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
@@ -103,7 +111,9 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_config(app: Any, sock: socket.socket, log_level: str, **extra: Any) -> Any:
+def _uvicorn_config(
+    app: FastAPI | str, sock: socket.socket, log_level: str, **extra: Any
+) -> uvicorn.Config:
     """uvicorn's config: our logging (not uvicorn's), problem+json for unparsable requests."""
     import uvicorn
 
@@ -178,7 +188,7 @@ def serve(
 
 
 def _serve_workers(
-    cfg: Any,
+    cfg: ServiceConfig,
     config: Path | None,
     sock: socket.socket,
     log_level: str,
@@ -317,7 +327,11 @@ def report_attainment(
 
 
 def _plot(
-    rows: Any, plot: Path, now: datetime, window: Any, limits: tuple[float | None, float | None]
+    rows: list[MetricRow],
+    plot: Path,
+    now: datetime,
+    window: ReportWindow,
+    limits: tuple[float | None, float | None],
 ) -> None:
     from sla_engine.report_plot import STOP_NAMES, plot_attainment
 
@@ -339,7 +353,7 @@ def _plot(
         ) from None
 
 
-def _share_text(share: Any) -> str:
+def _share_text(share: Share) -> str:
     if share.share is None:
         return "n/a (nothing decided yet)"
     return f"{share.share:.1%} ({share.achieved} of {share.decided})"
@@ -352,7 +366,7 @@ def _seconds_text(seconds: float | None) -> str:
     return f"{seconds:.0f} s ({minutes:.1f} business min)"
 
 
-def _report_text(window: Any, summary: Any) -> str:
+def _report_text(window: ReportWindow, summary: Attainment) -> str:
     verb = "solved" if window.metric == "resolution" else "answered"
     lines = [
         f"{window.metric} attainment, tickets created {window.start.isoformat()} .. "

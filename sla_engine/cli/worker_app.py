@@ -13,13 +13,16 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 CONFIG_ENV = "SLA_ENGINE_SERVE_CONFIG"
 LOG_LEVEL_ENV = "SLA_ENGINE_SERVE_LOG_LEVEL"
 
 
-def create() -> Any:
+def create() -> FastAPI:
     from sla_engine.api import create_app
     from sla_engine.composition import build_services
     from sla_engine.config import load_config
@@ -32,7 +35,7 @@ def create() -> Any:
     app = create_app(services)
 
     @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.start_background()
         try:
             yield

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +20,7 @@ from sla_engine.credits.housekeeping import record_expirations
 from sla_engine.credits.rsaa import rsaa_state
 from sla_engine.credits.views import entry_view
 from sla_engine.errors import NotFound
+from sla_engine.json_types import JsonObject
 from sla_engine.tickets import check_identifier
 
 
@@ -51,7 +51,7 @@ class CreditService:
         quantity: int | None = None,
         price_per_ticket: str | Decimal | float | int | None = None,
         package: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """Record a grant (licence, renewal, reinstatement, bundle) or a ticket purchase."""
         check_account(account)
         require_aware(occurred_at, "occurred_at")
@@ -68,7 +68,7 @@ class CreditService:
 
     def subscribe(
         self, account: str, kind: str, start: datetime, end: datetime | None = None
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """Record a hosted-service subscription (or the end of an open-ended one)."""
         check_account(account)
         require_aware(start, "start")
@@ -81,7 +81,7 @@ class CreditService:
             (row,) = store.append(session, account, [draft], now)
             return {"account": account, "entry": entry_view(row)}
 
-    def credits(self, account: str, at: datetime | None = None) -> dict[str, Any]:
+    def credits(self, account: str, at: datetime | None = None) -> JsonObject:
         """The account's balances at `at` (default: now), derived from the ledger."""
         check_account(account)
         when = self.clock() if at is None else require_aware(at, "at")
@@ -89,14 +89,14 @@ class CreditService:
             balance = store.load_ledger(session, account).balance(when)
         return {"account": account, **balance.to_json()}
 
-    def ledger(self, account: str) -> dict[str, Any]:
+    def ledger(self, account: str) -> JsonObject:
         """Every entry of the account, in the order recorded."""
         check_account(account)
         with self.sessionmaker() as session, session.begin():
             rows = store.ledger_rows(session, account)
             return {"account": account, "entries": [entry_view(row) for row in rows]}
 
-    def rsaa(self, ticket_id: str, at: datetime | None = None) -> dict[str, Any]:
+    def rsaa(self, ticket_id: str, at: datetime | None = None) -> JsonObject:
         """The ticket's RSAA state at `at` (default: now) with its audit trail."""
         when = self.clock() if at is None else require_aware(at, "at")
         with self.sessionmaker() as session, session.begin():

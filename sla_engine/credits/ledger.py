@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from sla_engine.json_types import JsonObject
 
 EMAIL = "email"
 EMERGENCY = "emergency"
@@ -117,7 +118,7 @@ class LotBalance:
     lot: Entry
     remaining: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         assert self.lot.expires_at is not None and self.lot.credit_kind is not None
         return {
             "lot_id": self.lot.id,
@@ -140,7 +141,7 @@ class Balance:
     def of(self, kind: str) -> int:
         return sum(lot.remaining for lot in self.lots if lot.lot.credit_kind == kind)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "at": self.at.isoformat(),
             EMAIL: self.of(EMAIL),

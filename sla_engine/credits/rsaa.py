@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from sla_engine.json_types import JsonObject
 
 GRANTED = "rsaa_granted"
 REVOKED = "rsaa_revoked"
@@ -26,7 +27,7 @@ class LogEvent:
     type: str
     occurred_at: datetime
     seq: int
-    data: dict[str, Any]
+    data: JsonObject
     received_at: datetime | None = None
 
 
@@ -39,7 +40,7 @@ class AuditRecord:
     recorded_at: datetime | None
     event_id: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "action": self.action,
             "by": self.by,
@@ -66,7 +67,7 @@ class RsaaState:
             return "granted"
         return "revoked" if self.trail else "none"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "ticket_id": self.ticket_id,
             "at": self.at.isoformat(),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sla_engine.core.times import iso_utc
 from sla_engine.credits.models import LedgerEntry
+from sla_engine.json_types import JsonObject
 
 
-def entry_view(row: LedgerEntry) -> dict[str, Any]:
+def entry_view(row: LedgerEntry) -> JsonObject:
     """One entry; instants in UTC, as stored (the caller's offset is not kept)."""
     return {
         "id": row.id,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from starlette.responses import Response
 
 from sla_engine.errors import SlaEngineError
+from sla_engine.json_types import JsonObject
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "urn:sla-engine:problem:"
@@ -47,10 +48,10 @@ class FieldError:
     """One bad field: where it is, what was sent, what is wrong."""
 
     field: str
-    value: Any
+    value: object
     message: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"field": self.field, "value": json_safe(self.value), "message": self.message}
 
 
@@ -66,9 +67,9 @@ class Problem:
     errors: Sequence[FieldError] = field(default_factory=tuple)
     headers: Mapping[str, str] = field(default_factory=dict)
 
-    def to_json(self, instance: str | None = None) -> dict[str, Any]:
+    def to_json(self, instance: str | None = None) -> JsonObject:
         """The body; each value at fault is echoed once, in `errors`, shortened."""
-        body: dict[str, Any] = {
+        body: JsonObject = {
             "type": _TYPE_BASE + self.slug,
             "title": TITLES.get(self.slug) or self.title or HTTPStatus(self.status).phrase,
             "status": self.status,
@@ -90,7 +91,7 @@ class Problem:
         )
 
 
-def json_safe(value: Any) -> Any:
+def json_safe(value: object) -> object:
     """`value` if JSON can carry it unchanged (and it is short), else a short text of it."""
     if value is None or isinstance(value, bool | int | float):
         return value
@@ -105,12 +106,12 @@ def json_safe(value: Any) -> Any:
     return value if len(text) <= _MAX_VALUE_CHARS else _short(value)
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "..."
 
 
-def without_long_value(message: str, value: Any) -> str:
+def without_long_value(message: str, value: object) -> str:
     """`message` with a long `value` it quotes replaced by its length, so a 65,000-character
     id is not sent back in the detail as well as in `errors`."""
     if value is None or isinstance(value, bool | int | float):
@@ -123,7 +124,7 @@ def without_long_value(message: str, value: Any) -> str:
     return message
 
 
-def field_path(loc: Iterable[Any]) -> str:
+def field_path(loc: Iterable[object]) -> str:
     """('body', 'items', 3, 'start') -> 'items[3].start'; a bare body -> 'body'."""
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from sla_engine.credits.ledger import GRANT_KINDS
+from sla_engine.json_types import JsonObject
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
@@ -36,7 +37,7 @@ def in_supported_range(value: datetime) -> bool:
     return EARLIEST <= value < LATEST
 
 
-def _text_only(value: Any) -> Any:
+def _text_only(value: object) -> object:
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date-time string with a UTC offset")
     return value
@@ -51,13 +52,13 @@ def _supported(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_supported)]
 
 
-def _duration_input(value: Any) -> Any:
+def _duration_input(value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError('must be a duration such as "4h", "1h30m", or a number of seconds')
     return value
 
 
-def _version_input(value: Any) -> Any:
+def _version_input(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("must be a version string such as '12.1' or a major version number")
     return str(value)
@@ -103,7 +104,7 @@ class EventRequest(BaseModel):
     type: Name
     occurred_at: Instant
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JsonObject:
         return dict(self.model_extra or {})
 
 

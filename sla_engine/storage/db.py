@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,7 +157,7 @@ def writer_lock_of(engine: Engine) -> WriterLock | None:
 
 def _configure_sqlite(engine: Engine, writer_lock: WriterLock) -> None:
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         # The driver must not open transactions itself: the "begin" listener does it.
         dbapi_conn.isolation_level = None
         if isinstance(dbapi_conn, WriterLockedConnection):

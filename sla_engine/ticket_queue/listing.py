@@ -14,7 +14,6 @@ import binascii
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from sla_engine.core.policies import METRICS
 from sla_engine.core.times import is_aware
@@ -152,7 +151,7 @@ def decode_cursor(text: str) -> After:
     return after
 
 
-def _check_position(version: Any, after: After) -> None:
+def _check_position(version: object, after: After) -> None:
     if version != _CURSOR_VERSION:
         raise ValueError("unknown version")
     if after.order not in ORDERS or (after.metric is not None and after.metric not in METRICS):
