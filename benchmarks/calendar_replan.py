@@ -250,8 +250,11 @@ def replay_only(services: Any, now: datetime) -> float:
                 {"c": "smartertools"},
             )
         )
-        loaded = store.find_tickets(session, ids)
-        logs = store.event_rows_of(session, ids)
+        loaded, logs = [], {}
+        for start in range(0, len(ids), 5_000):  # a bound parameter per id: 65,535 at most
+            part = ids[start : start + 5_000]
+            loaded += store.find_tickets(session, part)
+            logs.update(store.event_rows_of(session, part))
     began = time.perf_counter()
     for item in loaded:
         clock, _ = clocks.rebuild_from_rows(item.ticket, logs[item.ticket.id])

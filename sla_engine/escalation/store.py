@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -26,23 +26,6 @@ FINISHED_TIMER_STATUSES = ("fired", "skipped", "cancelled")
 FINISHED_DELIVERY_STATUSES = ("sent", "dead", "cancelled")
 
 TIMERS = cast(sa.Table, EscalationTimer.__table__)
-TIMER_COLUMNS = (
-    "id",
-    "ticket_id",
-    "metric",
-    "cycle",
-    "threshold",
-    "due_at",
-    "status",
-    "generation",
-    "policy",
-    "calendar",
-    "breach_at",
-    "targets",
-    "created_at",
-    "updated_at",
-    "fired_at",
-)
 # what planning may change on a row (the rest is its key and its creation); `updated_at`
 # changes with any of them, so a batch neither reads nor compares it
 _PLANNED_COLUMNS = (
@@ -56,6 +39,7 @@ _PLANNED_COLUMNS = (
     "fired_at",
 )
 _READ_COLUMNS = ("id", "ticket_id", "metric", "cycle", "threshold", *_PLANNED_COLUMNS)
+_INSERT_COLUMNS = (*_READ_COLUMNS[1:], "created_at", "updated_at")
 _FIRST_PLANNED = len(_READ_COLUMNS) - len(_PLANNED_COLUMNS)
 _TIMERS_OF_TICKETS = (
     sa.select(*(TIMERS.c[name] for name in _READ_COLUMNS))
@@ -189,7 +173,7 @@ def write_timer_rows(
     if added:
         conn.execute(
             sa.insert(TIMERS),
-            [{name: getattr(row, name) for name in TIMER_COLUMNS[1:]} for row in added],
+            [{name: getattr(row, name) for name in _INSERT_COLUMNS} for row in added],
         )
 
 
@@ -202,31 +186,35 @@ def targets_json(planned: PlannedTimer) -> str:
     return _targets_json(planned.targets)
 
 
-def timer_values(
-    *,
-    ticket_id: str,
-    metric: str,
-    cycle: int,
-    policy: str,
-    calendar: str,
-    breach_at: datetime,
-    planned: PlannedTimer,
-    now: datetime,
-    generation: int = 1,
-) -> dict[str, Any]:
-    """The columns of a new pending timer row for `planned` (generation 1; 0 marks a row
-    planned while loading history)."""
+class NewTimer(TypedDict):
+    """A new pending timer row for `planned`: generation 1, or 0 for a row planned while
+    loading history."""
+
+    ticket_id: str
+    metric: str
+    cycle: int
+    policy: str
+    calendar: str
+    breach_at: datetime
+    planned: PlannedTimer
+    now: datetime
+    generation: NotRequired[int]
+
+
+def timer_values(**new: Unpack[NewTimer]) -> dict[str, Any]:
+    """The columns of the row `new` describes."""
+    planned, now = new["planned"], new["now"]
     return {
-        "ticket_id": ticket_id,
-        "metric": metric,
-        "cycle": cycle,
+        "ticket_id": new["ticket_id"],
+        "metric": new["metric"],
+        "cycle": new["cycle"],
         "threshold": planned.threshold,
         "due_at": planned.due_at,
         "status": "pending",
-        "generation": generation,
-        "policy": policy,
-        "calendar": calendar,
-        "breach_at": breach_at,
+        "generation": new.get("generation", 1),
+        "policy": new["policy"],
+        "calendar": new["calendar"],
+        "breach_at": new["breach_at"],
         "targets": targets_json(planned),
         "created_at": now,
         "updated_at": now,
@@ -234,31 +222,9 @@ def timer_values(
     }
 
 
-def add_timer(
-    session: Session,
-    *,
-    ticket_id: str,
-    metric: str,
-    cycle: int,
-    policy: str,
-    calendar: str,
-    breach_at: datetime,
-    planned: PlannedTimer,
-    now: datetime,
-    generation: int = 1,
-) -> EscalationTimer:
-    """A new pending timer row for `planned`, added to the session (see `timer_values`)."""
-    values = timer_values(
-        ticket_id=ticket_id,
-        metric=metric,
-        cycle=cycle,
-        policy=policy,
-        calendar=calendar,
-        breach_at=breach_at,
-        planned=planned,
-        now=now,
-        generation=generation,
-    )
+def add_timer(session: Session, **new: Unpack[NewTimer]) -> EscalationTimer:
+    """The row `new` describes, added to the session."""
+    values = timer_values(**new)
     row = EscalationTimer(**values)
     session.add(row)
     return row

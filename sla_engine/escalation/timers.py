@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -451,19 +451,7 @@ class _Rows(Protocol):
 
     def calendar(self, name: str) -> BusinessCalendar: ...
 
-    def add(
-        self,
-        *,
-        ticket_id: str,
-        metric: str,
-        cycle: int,
-        policy: str,
-        calendar: str,
-        breach_at: datetime,
-        planned: PlannedTimer,
-        now: datetime,
-        generation: int,
-    ) -> AnyTimer: ...
+    def add(self, **new: Unpack[store.NewTimer]) -> AnyTimer: ...
 
     def remove(self, row: AnyTimer) -> None: ...
 
@@ -475,8 +463,8 @@ class _SessionRows:
         self.session = session
         self.calendar = calendars
 
-    def add(self, **values: Any) -> AnyTimer:
-        return store.add_timer(self.session, **values)
+    def add(self, **new: Unpack[store.NewTimer]) -> AnyTimer:
+        return store.add_timer(self.session, **new)
 
     def remove(self, row: AnyTimer) -> None:
         self.session.delete(row)
@@ -498,8 +486,8 @@ class _BatchRows:
             found = self.known[name] = self.calendars(name)
         return found
 
-    def add(self, **values: Any) -> AnyTimer:
-        row = store.TimerRow(id=None, **store.timer_values(**values))
+    def add(self, **new: Unpack[store.NewTimer]) -> AnyTimer:
+        row = store.TimerRow(id=None, **store.timer_values(**new))
         self.added.append(row)
         return row
 
