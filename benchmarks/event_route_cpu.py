@@ -10,7 +10,8 @@ over a keep-alive raw socket, and the server process's CPU time (user + system, 
 Each on SQLite and, with `--postgresql`, on a fresh PostgreSQL database too.
 
 Run it from a checkout, or with PYTHONPATH=<other checkout> to measure another commit (the
-server is started with this interpreter and that path).
+server is started with this interpreter and that path, in the temporary folder, so that the
+working directory's `sla_engine` does not come first).
 
     python benchmarks/event_route_cpu.py
     python benchmarks/event_route_cpu.py --quick
@@ -59,7 +60,13 @@ def server(url: str) -> Iterator[tuple[int, int]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLA_ENGINE_")}
     code = "import sys; from sla_engine.cli import main; sys.exit(main())"
     command = [sys.executable, "-c", code, "serve", "--port", str(port), "--database-url", url]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
