@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sla_engine.core.business_calendar import BusinessCalendar
 from sla_engine.core.clock import MetricState
-from sla_engine.core.policies import EscalationRule, MetricPolicy, RepeatRule
+from sla_engine.core.policies import EscalationRule, MetricPolicy, RepeatRule, parse_threshold
 
 RUNNING_STATUSES = frozenset({"active", "breached"})
 BREACH_THRESHOLD = "100%"
@@ -69,7 +70,7 @@ def threshold_due(
     `when_spent(fraction * breach)` (it knows paused time, re-targets and calendar switches).
     An offset is counted back from the breach: `subtract(breach_at, offset)`.
     """
-    fraction, offset = rule.fraction, rule.offset
+    fraction, offset = _threshold(rule.at)
     breach_at = metric_state.breach_at
     if offset is not None:
         return calendar.subtract(breach_at, abs(offset))
@@ -77,6 +78,12 @@ def threshold_due(
     if fraction >= 1:
         return breach_at
     return min(metric_state.when_spent(metric_state.breach * fraction, calendar), breach_at)
+
+
+@lru_cache(maxsize=256)
+def _threshold(at: str) -> tuple[float | None, timedelta | None]:
+    """`parse_threshold(at)`, once per distinct `at` (planning asks for every timer)."""
+    return parse_threshold(at)
 
 
 def plan_thresholds(
