@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Unpack
 
 import sqlalchemy as sa
@@ -424,14 +424,24 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def _planned_values(policy: str, metric_state: MetricState, item: PlannedTimer) -> dict[str, Any]:
-    """The columns of a timer row that follow its plan."""
+    """The columns of a timer row that follow its plan (instants as plain UTC datetimes, as
+    the rows read back: they compare with them in C, not through the calendar's own type)."""
     return {
-        "due_at": item.due_at,
-        "breach_at": metric_state.breach_at,
+        "due_at": _utc(item.due_at),
+        "breach_at": _utc(metric_state.breach_at),
         "targets": store.targets_json(item),
         "policy": policy,
         "calendar": metric_state.calendar,
     }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc(instant: datetime) -> datetime:
+    """The same instant as a plain `datetime` in UTC (exact: aware subtraction uses the
+    offsets, the fold included)."""
+    return _EPOCH + (instant - _EPOCH)
 
 
 def _assign(row: AnyTimer, values: dict[str, Any], now: datetime, *, new_generation: bool) -> None:
