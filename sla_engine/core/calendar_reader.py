@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sla_engine.core.calendar_spec import WEEKDAYS, CalendarSpec, Closure, Window
 from sla_engine.core.holidays_reader import HolidaysReader
+from sla_engine.core.toml_reader import key_path
 from sla_engine.errors import CalendarError
 
 _WEEKDAY_NAMES = {
@@ -66,7 +67,9 @@ class CalendarReader:
     def spec(self, data: Mapping[str, object]) -> CalendarSpec:
         for key in data:
             if key not in _TOP_KEYS:
-                raise self.error(key, f"unknown key (allowed: {', '.join(_TOP_KEYS)})", key)
+                raise self.error(
+                    key_path("", key), f"unknown key (allowed: {', '.join(_TOP_KEYS)})", key
+                )
         title = data.get("name", Path(self.source).stem)
         if not isinstance(title, str) or not title.strip():
             raise self.error("name", "must be a non-empty string", title)
@@ -98,11 +101,11 @@ class CalendarReader:
         for day, windows in value.items():
             index = _WEEKDAY_NAMES.get(day)
             if index is None:
-                raise self.error(f"hours.{day}", "unknown weekday (use mon..sun)", day)
+                raise self.error(key_path("hours", day), "unknown weekday (use mon..sun)", day)
             if index in seen:
-                raise self.error(f"hours.{day}", "weekday given twice", day)
+                raise self.error(key_path("hours", day), "weekday given twice", day)
             seen.add(index)
-            week[index] = self.windows(f"hours.{day}", windows)
+            week[index] = self.windows(key_path("hours", day), windows)
         return tuple(week)
 
     def windows(self, key: str, value: object) -> tuple[Window, ...]:
@@ -133,8 +136,8 @@ class CalendarReader:
             raise self.error("dates", 'must be a table of "YYYY-MM-DD" = [windows]', value)
         result: dict[date, tuple[Window, ...]] = {}
         for key, windows in value.items():
-            day = self.date(f"dates.{key}", key)
-            result[day] = self.windows(f"dates.{key}", windows)
+            day = self.date(key_path("dates", key), key)
+            result[day] = self.windows(key_path("dates", key), windows)
         return result
 
     def date(self, key: str, value: object) -> date:
@@ -157,7 +160,7 @@ class CalendarReader:
             raise self.error(key, "must be a table with start and end", item)
         for sub in item:
             if sub not in _CLOSURE_KEYS:
-                raise self.error(f"{key}.{sub}", "unknown key", sub)
+                raise self.error(key_path(key, sub), "unknown key", sub)
         start = self.moment(f"{key}.start", item.get("start"))
         end = self.moment(f"{key}.end", item.get("end"))
         if (start.tzinfo is None) != (end.tzinfo is None):

@@ -14,6 +14,7 @@ import holidays
 
 from sla_engine.core.holiday_sources import HolidaySource
 from sla_engine.core.ics_holidays import IcsHolidays
+from sla_engine.core.toml_reader import key_path
 from sla_engine.errors import CalendarError
 
 _HOLIDAY_KEYS = ("country", "subdiv", "categories", "ics", "ics_text")
@@ -42,14 +43,16 @@ class HolidaysReader:
             )
         for key in value:
             if key not in _HOLIDAY_KEYS:
-                raise self.error(f"holidays.{key}", "unknown key", key)
+                raise self.error(key_path("holidays", key), "unknown key", key)
         ics = self.ics_files(value["ics"]) if "ics" in value else ()
         if "ics_text" in value:
             ics += (self.ics_text(value["ics_text"]),)
         if value.get("country") is None and ics:  # iCalendar sources alone
             for key in ("subdiv", "categories"):
                 if key in value:
-                    raise self.error(f"holidays.{key}", "needs holidays.country", value[key])
+                    raise self.error(
+                        key_path("holidays", key), "needs holidays.country", value[key]
+                    )
             return HolidaySource(ics=ics)
         return self.country(value, ics)
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from sla_engine.errors import ConfigError
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def key_path(parent: str, key: object) -> str:
+    """The field that names a user's key under `parent`: `hours.mon`, `closures[0].start`.
+
+    A key that is empty or not a plain name is quoted as JSON (`""`, `"a.b c"`), so the field
+    is never blank and a dot inside a key cannot read as nesting.
+    """
+    text = str(key)
+    name = text if _PLAIN_KEY.match(text) else json.dumps(text)
+    return f"{parent}.{name}" if parent else name
 
 
 @dataclass
@@ -25,7 +40,7 @@ class TableReader:
     def unknown_keys(self, key: str, table: Mapping[str, object], allowed: Collection[str]) -> None:
         for name in table:
             if name not in allowed:
-                full = f"{key}.{name}" if key else name
+                full = key_path(key, name)
                 raise self.error(
                     full, table[name], f"unknown key (expected one of: {', '.join(allowed)})"
                 )

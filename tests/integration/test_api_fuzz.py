@@ -2,7 +2,7 @@
 
 Every operation of the OpenAPI document is exercised with valid (positive) and invalid
 (negative) requests generated from its schema; each answer must be below 500, and each 4xx
-must be a problem+json body naming a field. Bounded: `FUZZ_EXAMPLES` per operation and mode
+must be a problem+json body naming a field. Bounded: `EXAMPLES` per operation and mode
 (`tests/support/schema_cases.py`).
 Each operation group must run cases in each mode: a group whose routes moved, or whose
 strategies generate nothing, fails instead of passing without having tested anything.
@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.support.api import running_api
-from tests.support.schema_cases import FUZZ_EXAMPLES, can_be_invalid, generated_cases
+from tests.support.schema_cases import can_be_invalid, generated_cases
 
 
 def problem_json_on_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -69,7 +69,7 @@ def test_no_input_reaches_a_server_error(sqlite_url: str, mode: GenerationMode, 
             assert len(operations) >= (9 if mode is GenerationMode.POSITIVE else 6)
         cases: dict[str, int] = dict.fromkeys((f"{op.method} {op.path}" for op in operations), 0)
         for operation in operations:
-            for case in generated_cases(operation, mode, FUZZ_EXAMPLES):
+            for case in generated_cases(operation, mode):
                 cases[f"{operation.method} {operation.path}"] += 1
                 response = case.call(base_url=base, timeout=30)
                 case.validate_response(response, checks=[not_a_server_error, problem_json_on_4xx])

@@ -110,6 +110,13 @@ def test_bad_definitions_are_422_naming_the_key_and_store_nothing(
         ({"definition": {**DAY, "holidays": {"ics": ["/etc/passwd"]}}}, "holidays.ics"),
         ({"definition": {**DAY, "holidays": {"ics_text": "BEGIN:NONSENSE"}}}, "holidays.ics_text"),
         ({"definition": {**DAY, "colour": "red"}}, "colour"),
+        # Keys that are empty or not plain names are quoted, so the field is never blank.
+        ({"definition": {"": False}}, '""'),
+        ({"definition": {**DAY, "a.b c": 1}}, '"a.b c"'),
+        ({"definition": {**DAY, "hours": {"": []}}}, 'hours.""'),
+        ({"definition": {**DAY, "dates": {"": []}}}, 'dates.""'),
+        ({"definition": {**DAY, "holidays": {"": 1}}}, 'holidays.""'),
+        ({"definition": {**DAY, "closures": [{"": 1}]}}, 'closures[0].""'),
         ({"definition": DAY, "extra": 1}, "extra"),
         ({"definition": "08:00-17:00"}, "definition"),
         ({}, "definition"),
