@@ -43,10 +43,10 @@ from typing import IO, Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch_db import optional_pg_database as postgres_database
+
 CLI = str(Path(sys.executable).parent / "sla-engine")
-PG_ADMIN_URL = os.environ.get(
-    "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 TARGETS = {
     "batch deadlines/s": 200_000.0,
     "single deadline req/s (httpx)": 1_500.0,
@@ -108,78 +108,53 @@ def served(database_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
     """`server`, yielding (base URL, pid of the serving process)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLA_ENGINE_")}
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [
-            CLI,
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            database_url,
-            "--workers",
-            str(workers),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"serve exited: {_tail(log)}")
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [
+                CLI,
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                database_url,
+                "--workers",
+                str(workers),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"serve exited: {_tail(log)}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("serve did not start within 60 s")
+                time.sleep(0.1)
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("serve did not start within 60 s")
-            time.sleep(0.1)
-        try:
-            yield base, proc.pid
-        except RuntimeError:
-            print(f"server log (tail):\n{_tail(log)}", file=sys.stderr)
-            raise
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+                yield base, proc.pid
+            except RuntimeError:
+                print(f"server log (tail):\n{_tail(log)}", file=sys.stderr)
+                raise
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _tail(log: IO[bytes], size: int = 4000) -> str:
     log.seek(0)
     return log.read().decode("utf-8", "replace")[-size:]
-
-
-@contextmanager
-def postgres_database() -> Iterator[str | None]:
-    """A fresh PostgreSQL database (dropped afterwards), or None when there is no server."""
-    import sqlalchemy as sa
-
-    name = f"sla_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = sa.create_engine(
-            PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-        )
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: report and go on with SQLite only
-        print(f"PostgreSQL not available at {PG_ADMIN_URL} ({type(exc).__name__}); skipped")
-        yield None
-        return
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def timed_in_threads(

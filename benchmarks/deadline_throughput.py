@@ -360,9 +360,13 @@ def classify(
     cal: Calendar, hours: WeeklyHours, start: datetime, ours: datetime, theirs: datetime
 ) -> str:
     """Why a peer's deadline differs from sla_engine's, judged with sla_engine's calendar."""
-    if theirs < ours and cal.elapsed(theirs, ours) == timedelta() and not cal.is_open(theirs):
-        if cal.is_open(theirs - US):
-            return SAME_BUSINESS_TIME_CLOSING
+    if (
+        theirs < ours
+        and cal.elapsed(theirs, ours) == timedelta()
+        and not cal.is_open(theirs)
+        and cal.is_open(theirs - US)
+    ):
+        return SAME_BUSINESS_TIME_CLOSING
     if theirs > ours and cal.elapsed(ours, theirs) == timedelta() and cal.is_open(theirs):
         return PEER_EARLY_OPEN
     first = start.astimezone(cal.tz).date()

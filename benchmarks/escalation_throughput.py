@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
@@ -49,7 +49,7 @@ CLI = str(Path(sys.executable).with_name("sla-engine"))
 
 
 class _Receiver(asyncio.Protocol):
-    seen: Counter[str] = Counter()
+    seen: ClassVar[Counter[str]] = Counter()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport

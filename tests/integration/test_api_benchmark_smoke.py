@@ -5,23 +5,11 @@ No timing is judged; only that the server started, every measure ran and the tab
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "api_throughput.py"
+from tests.support.bench import run_benchmark
 
 
 def test_api_throughput_quick_run_prints_its_table() -> None:
-    run = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick", "--sqlite-only"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "Traceback" not in run.stderr
+    run = run_benchmark("api_throughput.py", "--quick", "--sqlite-only")
     table = run.stdout[run.stdout.index("measure") :]
     for row in (
         "batch deadlines/s",

@@ -30,10 +30,12 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client
     url = f"sqlite:///{tmp_path_factory.mktemp('api-errors') / 'sla.db'}"
     services = build_services(load_config(None, env={}, database_url=url), clock=lambda: NOW)
     try:
-        with serve_app(create_app(services, api_token="")) as base:
-            with httpx.Client(base_url=base, timeout=30) as client:
-                assert client.post("/v1/tickets", json=TICKET).status_code == 201
-                yield client, services
+        with (
+            serve_app(create_app(services, api_token="")) as base,
+            httpx.Client(base_url=base, timeout=30) as client,
+        ):
+            assert client.post("/v1/tickets", json=TICKET).status_code == 201
+            yield client, services
     finally:
         services.close()
 

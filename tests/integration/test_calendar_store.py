@@ -135,7 +135,7 @@ def test_known_at_uses_only_the_versions_known_then(store: tuple) -> None:  # ty
 
 
 def test_a_retroactive_version_is_known_from_its_start(store: tuple) -> None:  # type: ignore[type-arg]
-    calendars, clock, _ = store
+    calendars, _clock, _ = store
     calendars.put("desk", DAY)
     noon = datetime(2026, 12, 2, 19, 0, tzinfo=UTC)
     calendars.put("desk", MORNING, effective_from=noon, retroactive=True)

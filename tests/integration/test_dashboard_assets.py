@@ -38,7 +38,7 @@ def test_page_and_assets_are_served_with_types_and_cache_headers(base: str) -> N
     assert page.headers["x-content-type-options"] == "nosniff"
     assert httpx.get(f"{base}/", headers={"if-none-match": page.headers["etag"]}).status_code == 304
 
-    links = [x for x in re.findall(r'(?:src|href)="([^"#]+)"', page.text)]
+    links = list(re.findall(r'(?:src|href)="([^"#]+)"', page.text))
     assert links and all(link.startswith("/dashboard/") for link in links), links
     kinds = {
         "dashboard.js": "text/javascript; charset=utf-8",

@@ -428,7 +428,7 @@ def test_a_calendar_without_hours_raises_at_once() -> None:
         lambda: cal.add_many(np.array(["2026-01-01"], dtype="datetime64[s]"), H),
     ):
         began = time.perf_counter()
-        with pytest.raises(CalendarError, match="closed.toml.*no open time"):
+        with pytest.raises(CalendarError, match=r"closed\.toml.*no open time"):
             call()
         assert time.perf_counter() - began < 30  # "at once": no search to the end of time
 
@@ -528,9 +528,9 @@ def test_file_errors_name_the_file_the_key_and_the_value(
 def test_invalid_toml_and_missing_files(tmp_path: Path) -> None:
     path = tmp_path / "syntax.toml"
     path.write_text('timezone = "UTC\n')
-    with pytest.raises(CalendarError, match="syntax.toml.*invalid TOML"):
+    with pytest.raises(CalendarError, match=r"syntax\.toml.*invalid TOML"):
         load_calendar(path)
-    with pytest.raises(CalendarError, match="missing.toml"):
+    with pytest.raises(CalendarError, match=r"missing\.toml"):
         load_calendar(tmp_path / "missing.toml")
 
 

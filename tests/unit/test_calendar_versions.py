@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,9 @@ H = timedelta(hours=1)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def hours_cal(zone: str, windows: dict[str, list[str]] | str, name: str = "v") -> Calendar:
+def hours_cal(zone: str, windows: Mapping[str, Sequence[str]] | str, name: str = "v") -> Calendar:
     if isinstance(windows, str):
-        windows = dict.fromkeys(WEEKDAYS[:5], [windows])
+        windows = dict.fromkeys(WEEKDAYS[:5], (windows,))
     body = "\n".join(f"{day} = {list(w)!r}".replace("'", '"') for day, w in windows.items())
     text = f'name = "{name}"\ntimezone = "{zone}"\n[hours]\n{body}\n'
     return calendar_from_spec(parse_calendar_text(text, f"{name}.toml"), name)
@@ -104,7 +105,7 @@ def test_a_change_between_two_zones_answers_in_the_zone_in_force_at_the_result()
 
 
 def test_a_change_on_the_night_clocks_spring_forward() -> None:
-    always = hours_cal("America/New_York", dict.fromkeys(WEEKDAYS, ["00:00-24:00"]))
+    always = hours_cal("America/New_York", dict.fromkeys(WEEKDAYS, ("00:00-24:00",)))
     mornings = hours_cal("America/New_York", {"sun": ["00:00-08:00"]})
     change = datetime(2026, 3, 8, 1, 30, tzinfo=NY)  # 01:30 EST, half an hour before the gap
     cal = always.with_version(change, mornings)
@@ -119,8 +120,8 @@ def test_a_change_on_the_night_clocks_spring_forward() -> None:
 
 
 def test_a_change_inside_the_repeated_hour_of_the_night_clocks_fall_back() -> None:
-    closed_nights = hours_cal("America/New_York", dict.fromkeys(WEEKDAYS, ["08:00-17:00"]))
-    always = hours_cal("America/New_York", dict.fromkeys(WEEKDAYS, ["00:00-24:00"]))
+    closed_nights = hours_cal("America/New_York", dict.fromkeys(WEEKDAYS, ("08:00-17:00",)))
+    always = hours_cal("America/New_York", dict.fromkeys(WEEKDAYS, ("00:00-24:00",)))
     second_130 = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NY)  # 01:30 EST = 06:30 UTC
     assert second_130.astimezone(UTC) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
     cal = closed_nights.with_version(second_130, always)
@@ -217,7 +218,7 @@ def test_a_version_that_never_opens_raises_instead_of_hanging() -> None:
     assert opening.add(datetime(2000, 1, 1, tzinfo=UTC), H) == change + H
     with pytest.raises(CalendarError, match="no open time before"):
         opening.subtract(change + H, 2 * H)
-    always = hours_cal("Europe/Berlin", dict.fromkeys(WEEKDAYS, ["00:00-24:00"]))
+    always = hours_cal("Europe/Berlin", dict.fromkeys(WEEKDAYS, ("00:00-24:00",)))
     with pytest.raises(CalendarError, match="never closes"):
         open_cal.with_version(change, always).next_close(change)
     assert always.with_version(change, open_cal).next_close(
