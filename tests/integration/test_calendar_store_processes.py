@@ -30,20 +30,11 @@ from sla_engine.config import load_config
 from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.storage.models import TicketMetric
 from sla_engine.tickets import TicketCreate
+from tests.support.calendars import ESCALATING_CONFIG, support_hours
 from tests.support.server import free_port
 
 CLI = str(Path(sys.executable).parent / "sla-engine")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
-CONFIG = """\
-[[destinations]]
-name = "oncall"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-[policies.standard.first_response]
-escalate = [{at = "50%", to = "oncall"}, {at = "100%", to = "oncall"}]
-"""
+CONFIG = ESCALATING_CONFIG
 TEAM = """\
 name = "Team"
 timezone = "Europe/Berlin"
@@ -55,15 +46,6 @@ wed = ["08:00-17:00"]
 thu = ["08:00-17:00"]
 fri = ["08:00-17:00"]
 """
-
-
-def hours(window: str) -> dict[str, Any]:
-    return {
-        "name": "SmarterTools support hours",
-        "timezone": "America/Phoenix",
-        "hours": {d: [window] for d in WEEKDAYS},
-        "holidays": {"country": "US", "subdiv": "AZ"},
-    }
 
 
 def env_for(calendars: Path | None = None, **extra: str) -> dict[str, str]:
@@ -133,7 +115,10 @@ def test_every_process_answers_with_a_new_version_within_2_s(db_url: str, tmp_pa
             assert first["intervals"][0]["start"] == f"{day}T08:00:00-07:00"
         answer = httpx.put(
             f"{base}/v1/calendars/smartertools",
-            json={"definition": hours("09:00-10:00"), "effective_from": f"{day}T00:00:00-07:00"},
+            json={
+                "definition": support_hours("09:00-10:00"),
+                "effective_from": f"{day}T00:00:00-07:00",
+            },
         )
         assert answer.status_code == 201, answer.text
         time.sleep(2.0)
@@ -203,7 +188,7 @@ def _fixture(db_url: str, config: Path) -> tuple[Any, list[str]]:
             )
     store = services.calendar_store
     assert store is not None
-    store.changes.put("smartertools", hours("08:00-13:00"))
+    store.changes.put("smartertools", support_hours("08:00-13:00"))
     return services, ids
 
 

@@ -28,44 +28,25 @@ from sla_engine.config import load_config
 from sla_engine.escalation.models import EscalationTimer
 from sla_engine.storage.models import TicketMetric
 from sla_engine.tickets import TicketCreate
+from tests.support.calendars import ESCALATING_CONFIG, WEEKDAYS, Clock, support_hours
 from tests.support.server import serve_app
 
 PHOENIX = ZoneInfo("America/Phoenix")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
-MORNING = {
-    "name": "SmarterTools support hours",
-    "timezone": "America/Phoenix",
-    "hours": {d: ["08:00-13:00"] for d in WEEKDAYS},
-    "holidays": {"country": "US", "subdiv": "AZ"},
-}
-CONFIG = """\
-[[destinations]]
-name = "oncall"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-[policies.standard.first_response]
-escalate = [{at = "50%", to = "oncall"}, {at = "100%", to = "oncall"}]
-
+MORNING = support_hours("08:00-13:00")
+CONFIG = (
+    ESCALATING_CONFIG
+    + """
 [policies.desk.first_response]
 calendar = "smartertools"
 breach = "10h"
 escalate = [{at = "100%", to = "oncall"}]
 """
+)
 
 
 def phx(day: int, hour: int, minute: int = 0) -> datetime:
     """December 2026, Phoenix wall clock (MST all year)."""
     return datetime(2026, 12, day, hour, minute, tzinfo=PHOENIX)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

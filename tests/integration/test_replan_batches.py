@@ -26,32 +26,22 @@ from sla_engine.config import load_config
 from sla_engine.escalation.models import EscalationTimer
 from sla_engine.tickets import EventCreate, TicketCreate
 from tests.conftest import pg_database
+from tests.support.calendars import ESCALATING_CONFIG, Clock, support_hours
 
 PHOENIX = ZoneInfo("America/Phoenix")
 START = datetime(2026, 12, 2, 8, 0, tzinfo=PHOENIX)  # Wednesday 08:00 in Phoenix
 NOW = START + timedelta(hours=6)
-MORNINGS = {
-    "name": "SmarterTools support hours",
-    "timezone": "America/Phoenix",
-    "hours": {d: ["08:00-13:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
-    "holidays": {"country": "US", "subdiv": "AZ"},
-}
-CONFIG = """\
-[[destinations]]
-name = "oncall"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-[policies.standard.first_response]
-escalate = [{at = "50%", to = "oncall"}, {at = "100%", to = "oncall"}]
-
+MORNINGS = support_hours("08:00-13:00")
+CONFIG = (
+    ESCALATING_CONFIG
+    + """
 [policies.desk.first_response]
 calendar = "smartertools"
 breach = "2h"
 escalate = [{at = "75%", to = "oncall"}]
 repeat_after_breach = {every = "1h", to = "oncall"}
 """
+)
 TICKETS = 16
 # Every stored table, rows by their natural key (generated ids left out).
 TABLES = {
@@ -62,14 +52,6 @@ TABLES = {
     "ticket_queue_calendars": "ticket_id, calendar",
     "escalation_deliveries": "ticket_id, metric, cycle, threshold, destination",
 }
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
