@@ -1,4 +1,4 @@
-"""The public calendar API (SPEC sections 1 and 6): `load_calendar(name)` and `Calendar`.
+"""The public calendar API: `load_calendar(name)` and `Calendar` (docs/REFERENCE.md).
 
 `Calendar` converts between aware datetimes / numpy arrays and the integer microseconds of
 its `Timeline` (the arguments are checked by `calendar_inputs.py`, naming the argument).
@@ -65,7 +65,7 @@ class _Version:
 
 
 class Calendar:
-    """Business-hours arithmetic on one calendar (SPEC section 1), possibly versioned (6).
+    """Business-hours arithmetic on one calendar (docs/REFERENCE.md, Calendars), possibly versioned.
 
     For a versioned calendar `spec`, `tz` and `title` are the latest version's; each result is
     in the zone of the version in force at it (`version_at(t)`).

@@ -1,4 +1,4 @@
-"""Calendar TOML files: reading them into a validated `CalendarSpec` (SPEC section 1).
+"""Calendar TOML files: reading them into a validated `CalendarSpec`.
 
 `read_calendar_file(path)` and `parse_calendar_text(text)` turn TOML into a spec; every
 problem raises `CalendarError` naming the file, the key and the bad value. The parts live in

@@ -1,4 +1,4 @@
-"""Validating a calendar definition (the SPEC section 1 keys) into a `CalendarSpec`.
+"""Validating a calendar definition (the calendar file's keys) into a `CalendarSpec`.
 
 The definition is a mapping: parsed TOML (a calendar file) or JSON (the HTTP API). Every
 problem raises `CalendarError` naming the source, the key and the bad value; the `[holidays]`

@@ -1,4 +1,4 @@
-"""`CalendarSpec`: what a calendar file says, validated and immutable (SPEC section 1).
+"""`CalendarSpec`: what a calendar file says, validated and immutable (docs/REFERENCE.md, Keys).
 
 Open windows are offsets from local midnight; closures are local or exact datetime ranges;
 holidays come from a `HolidaySource` (`holiday_sources.py`). Reading a file into a spec is

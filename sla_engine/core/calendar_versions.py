@@ -1,4 +1,4 @@
-"""Calendar versions (SPEC section 6): several definitions, each in force from an instant on.
+"""Calendar versions (docs/CALENDARS.md): several definitions, each in force from an instant on.
 
 A versioned calendar's open set at instant t is that of the version in force at t. Per UTC
 year it is the union of each version's own open intervals clipped to the version's span

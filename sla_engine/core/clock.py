@@ -1,10 +1,10 @@
-"""The SLA clock: a ticket's SLA state as a pure function of its event log (SPEC section 2).
+"""The SLA clock: a ticket's SLA state as a pure function of its event log.
 
 No I/O and no clock reads: the caller passes the policies, the events and the instant ``at``.
 Calendars are looked up through the injected ``calendars`` callable. The replay itself lives in
 :mod:`sla_engine.core.ticket_replay`, one metric's budget in :mod:`sla_engine.core.metric_clock`.
 
-Choices where the SPEC is silent (also in the README):
+Choices where the semantics leave room (also in the README):
 
 - **Historical view.** Only events with ``occurred_at <= at`` count, so ``?at=`` in the past
   shows the state as it was then. Events are replayed in ``(occurred_at, seq)`` order; a repeated

@@ -61,7 +61,7 @@ class MetricState:
         return calendar.add(start, budget)
 
     def to_json(self, *, details: bool = False) -> dict[str, Any]:
-        """The SPEC shape; ``details`` adds cycle, calendar, durations and flags."""
+        """The API's shape; ``details`` adds cycle, calendar, durations and flags."""
         body: dict[str, Any] = {
             "status": self.status,
             "started_at": iso(self.started_at),

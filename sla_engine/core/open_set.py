@@ -1,9 +1,10 @@
 """A calendar's open set within one UTC year, as sorted intervals of epoch microseconds.
 
-`YearCompiler` applies SPEC section 1, rules 1-3 to one spec: each local date's windows (its
-[dates] entry, else none on a holiday, else its weekday's hours) turned into instants with
-zoneinfo (fold=0), merged, minus the closures. `timeline.py` builds its arithmetic on these
-per-year lists; `calendar_versions.py` stitches several specs' lists together.
+`YearCompiler` applies the calendar rules 1-3 (docs/REFERENCE.md, Rules) to one spec: each
+local date's windows (its [dates] entry, else none on a holiday, else its weekday's hours)
+turned into instants with zoneinfo (fold=0), merged, minus the closures. `timeline.py` builds
+its arithmetic on these per-year lists; `calendar_versions.py` stitches several specs' lists
+together.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class YearCompiler:
         return instant_us(moment)
 
     def windows_on(self, day: date) -> tuple[Window, ...]:
-        """SPEC rule 1: the [dates] entry, else nothing on a holiday, else the weekday's hours."""
+        """Rule 1: the [dates] entry, else nothing on a holiday, else the weekday's hours."""
         override = self.spec.dates.get(day)
         if override is not None:
             return override

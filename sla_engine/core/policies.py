@@ -2,8 +2,8 @@
 
 A policy gives each metric (``first_response``, ``next_response``, ``resolution``) a calendar,
 a breach duration, an optional earlier target, a re-target mode, whether it pauses and
-escalation rules. The built-in defaults reproduce the seed policy (SPEC section 2); a service
-config file merges into them metric by metric (SPEC section 3, :func:`parse_policies`).
+escalation rules. The built-in defaults reproduce the vendor's support policy; a service
+config file merges into them metric by metric (:func:`parse_policies`).
 
 The parts live in their own modules and are importable from here:
 

@@ -1,4 +1,4 @@
-"""Reading the ``[policies]`` table of a service config file (SPEC section 3).
+"""Reading the ``[policies]`` table of a service config file (docs/REFERENCE.md).
 
 :func:`parse_policies` merges the table into the built-in defaults metric by metric; every
 error is a ``ConfigError`` naming the file, the key path and the value.

@@ -1,5 +1,5 @@
 """`Policy` and `MetricPolicy`: which metrics a ticket is measured on, on which calendar, with
-which deadlines; and the built-in seed policies (SPEC section 2).
+which deadlines; and the built-in policies (docs/REFERENCE.md, The built-in policies).
 
 Pausing (``pending``, waiting on the customer) is a per-metric property, ``pausable``:
 
@@ -12,7 +12,7 @@ Pausing (``pending``, waiting on the customer) is a per-metric property, ``pausa
 
 Any metric may set ``pausable = true|false`` in the config file to choose otherwise.
 
-A ticket may have its own calendar (a team's hours, SPEC section 6): it replaces the calendar
+A ticket may have its own calendar (a team's hours, docs/CALENDARS.md): it replaces the calendar
 of each metric but those that set ``fixed_calendar = true`` (default false; true for the
 built-in emergency ``first_response``, whose promise is 24x7 whoever handles the ticket).
 """

@@ -32,7 +32,7 @@ __all__ = ("GridIndex", "Int64Array", "Timeline")
 class Timeline:
     """Business-time arithmetic over a spec, compiled lazily per UTC year and cached.
 
-    `Timeline.versioned` gives the same over several versions (SPEC section 6); then `spec`
+    `Timeline.versioned` gives the same over several versions; then `spec`
     is the latest version's, and names the calendar in error messages.
     """
 
@@ -72,7 +72,7 @@ class Timeline:
     # -- scalar queries (microseconds) -----------------------------------------------------
 
     def add(self, start: int, duration: int) -> int:
-        """Latest t with business time [start, t) == duration (SPEC: sup{t >= start ...})."""
+        """Latest t with business time [start, t) == duration: sup{t >= start ...}."""
         run = self._last
         if not run.lo <= start < run.hi:
             run = self._last = self.runs.at(start)

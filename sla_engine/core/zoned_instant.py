@@ -3,7 +3,7 @@
 Python compares two datetimes of one zone by wall clock, ignoring `fold`, and calls any
 inter-zone `==` False when either time falls in a repeated (fall-back) hour (PEP 495). A
 deadline at 01:30 EST on the night clocks go back would then differ from the same instant in
-UTC. SPEC section 1 says results compare as instants, so they are this subclass.
+UTC. Calendar results must compare as instants, so they are this subclass.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ class TimerFiring:
         return found
 
     def event(self, row: DueRow, now: datetime) -> dict[str, Any]:
-        """The SPEC's webhook body for a fired timer."""
+        """The webhook body (docs/ESCALATIONS.md) for a fired timer."""
         calendar = self.calendar(row.calendar)
         return {
             "type": "sla.escalation",
