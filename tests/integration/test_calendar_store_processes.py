@@ -85,7 +85,8 @@ def wait_healthy(base: str, procs: list[subprocess.Popen[bytes]]) -> None:
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
-                pytest.fail(f"a process exited early: {proc.stderr.read() if proc.stderr else ''}")
+                said = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"a process exited early: {said}")
         try:
             if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                 return

@@ -88,7 +88,7 @@ class Desk:
                 .where(EscalationTimer.ticket_id == ticket_id)
                 .order_by(EscalationTimer.id)
             )
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            return [tuple(r) for r in rows]
 
 
 @pytest.fixture
