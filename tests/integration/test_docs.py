@@ -1,7 +1,7 @@
 """The docs stand alone and tell the truth about the commands and files they name.
 
-- README.md and docs/ never point to a contract file outside the repository (`../shared`,
-  `SPEC.md`, "SPEC section N"): a reader of the project has only the project.
+- README.md, docs/ and the shipped code never point to a contract file outside the
+  repository (`../shared`, `SPEC.md`, "SPEC section N"): a reader has only the project.
 - Every `sla-engine ...` command named in code in docs/REFERENCE.md exists: `sla-engine
   COMMAND --help` exits 0 in a subprocess, and each `--option` written after the command is
   one its help lists.
@@ -41,10 +41,17 @@ def rel(path: Path) -> str:
 CONTRACT = re.compile(r"\.\./shared|shared/SPEC|SPEC\.md|\bSPEC\b")
 
 
+def shipped_files() -> list[Path]:
+    """What a user reads besides the docs: the package's code and assets, examples, calendars."""
+    suffixes = {".py", ".js", ".html", ".css", ".toml", ".ics", ".yaml"}
+    folders = [ROOT / "sla_engine", ROOT / "examples", ROOT / "calendars"]
+    return [p for f in folders for p in sorted(f.rglob("*")) if p.suffix in suffixes]
+
+
 def test_docs_never_point_to_the_contract_file() -> None:
     found = [
         f"{rel(path)}:{number}: {line.strip()}"
-        for path in doc_files()
+        for path in [*doc_files(), *shipped_files()]
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if CONTRACT.search(line)
     ]
