@@ -6,13 +6,14 @@ threshold and a repeat after the breach) from the same clock; the calendar's hou
 both; one is re-planned by the job in batches of 3, the other ticket by ticket through the
 single-ticket path (`refresh_in_session`, each hook's `on_state`). Every stored row then
 matches: tickets (saved clock, queue keys), metric rows, checkpoints, escalation timers,
-queue calendar rows and the outbox.
+queue calendar rows and the outbox. The bulk UPDATE the batches write with is checked on its
+own too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,9 @@ from sla_engine.calendar_store.replan import Replanner
 from sla_engine.composition import Services, build_services
 from sla_engine.config import load_config
 from sla_engine.escalation.models import EscalationTimer
+from sla_engine.storage.bulk_update import update_rows
+from sla_engine.storage.db import make_engine
+from sla_engine.storage.types import UTCDateTime
 from sla_engine.tickets import EventCreate, TicketCreate
 from tests.conftest import pg_database
 from tests.support.calendars import ESCALATING_CONFIG, Clock, support_hours
@@ -151,3 +155,40 @@ def test_a_replan_in_batches_equals_one_ticket_at_a_time(
     finally:
         batched.close()
         single.close()
+
+
+def test_update_rows_sets_each_row_by_its_key(db_url: str) -> None:
+    """`storage.bulk_update.update_rows`: one statement over arrays on PostgreSQL, executemany
+    on SQLite; each row gets its own values (instants in any zone, None), the others none."""
+    meta = sa.MetaData()
+    table = sa.Table(
+        "bulk_rows",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("at", UTCDateTime),
+        sa.Column("status", sa.String(16), nullable=True),
+    )
+    engine = make_engine(db_url)
+    try:
+        meta.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(table),
+                [{"id": n, "at": NOW + timedelta(hours=n), "status": "pending"} for n in (1, 2, 3)],
+            )
+            update_rows(
+                conn,
+                table,
+                ("id", "at", "status"),
+                [(1, START, None), (3, datetime(2027, 1, 1, tzinfo=UTC), "fired")],
+            )
+            update_rows(conn, table, ("id", "status"), [])
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table).order_by(table.c.id)).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (1, START, None),
+        (2, NOW + timedelta(hours=2), "pending"),
+        (3, datetime(2027, 1, 1, tzinfo=UTC), "fired"),
+    ]
