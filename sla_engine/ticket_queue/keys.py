@@ -20,16 +20,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Protocol, cast
 
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session
 
-from sla_engine.core.clock import TicketState
+from sla_engine.core.clock import Event, TicketState
 from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.models import NO_BREACH, PAUSED, Ticket, TicketQueueCalendar
+from sla_engine.tickets import TicketCreate
 
 CALENDARS = cast(Table, TicketQueueCalendar.__table__)
+
+
+class KeyedTicket(Protocol):
+    """A ticket row the keys go on: the ORM `Ticket`, or a new ticket of a bulk import."""
+
+    id: str
+    created_at: datetime
+    queue_breach_at: datetime
+    stopped_late: bool
+    queue_calendars: str
+
+
+QueueCalendarRow = dict[str, object]
+"""A `ticket_queue_calendars` row to insert: ticket_id, calendar, queue_breach_at, created_at."""
 
 
 @dataclass(frozen=True)
@@ -60,22 +75,24 @@ class QueueHook:
     read back. `on_states` does it for a batch of tickets with one statement of each kind.
     """
 
-    def on_create(self, session: Session, ticket: Ticket, request: Any, now: datetime) -> None:
+    def on_create(
+        self, session: Session, ticket: Ticket, request: TicketCreate, now: datetime
+    ) -> None:
         return None
 
-    def on_event(self, session: Session, ticket: Ticket, event: Any, now: datetime) -> None:
+    def on_event(self, session: Session, ticket: Ticket, event: Event, now: datetime) -> None:
         return None
 
     def on_state(self, session: Session, ticket: Ticket, state: TicketState, now: datetime) -> None:
         self.on_states(session, [(ticket, state)], now)
 
     def on_states(
-        self, session: Session, items: Sequence[tuple[Any, TicketState]], now: datetime
+        self, session: Session, items: Sequence[tuple[KeyedTicket, TicketState]], now: datetime
     ) -> None:
         """`on_state` for many tickets (each at most once): one DELETE, one INSERT and one
         UPDATE for all of them."""
         dropped: list[str] = []
-        added: list[dict[str, Any]] = []
+        added: list[QueueCalendarRow] = []
         moved: list[tuple[str, datetime]] = []
         for ticket, state in items:
             keys = queue_keys(state)
@@ -95,7 +112,7 @@ class QueueHook:
         update_rows(conn, CALENDARS, ("ticket_id", "queue_breach_at"), moved)
 
 
-def set_keys(ticket: Any, keys: QueueKeys) -> list[dict[str, Any]]:
+def set_keys(ticket: KeyedTicket, keys: QueueKeys) -> list[QueueCalendarRow]:
     """Put `keys` on the ticket row (ORM object or any object with its attributes); the
     `ticket_queue_calendars` rows that go with them. The bulk import path uses this too."""
     if ticket.queue_breach_at != keys.queue_breach_at:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.core.policies import Policy
+from sla_engine.json_types import JsonObject
 from sla_engine.ticket_queue import store
 from sla_engine.ticket_queue.listing import Listing
 from sla_engine.ticket_queue.views import CalendarLoader, MetricViews, page_view
@@ -25,7 +25,7 @@ class TicketQueue:
         self.policies = policies
         self.calendars = calendars
 
-    def page(self, listing: Listing, now: datetime) -> dict[str, Any]:
+    def page(self, listing: Listing, now: datetime) -> JsonObject:
         """`{"items": [...], "next_cursor": str | None}` as of `now`."""
         with self.sessions() as session, session.begin():
             rows = store.page_rows(session, listing, now)

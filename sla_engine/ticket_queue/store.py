@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -54,11 +54,22 @@ from sla_engine.storage.models import PAUSED, Ticket, TicketMetric, TicketQueueC
 from sla_engine.storage.types import UTCDateTime
 from sla_engine.ticket_queue.listing import BREACH_ORDER, Listing
 
+if TYPE_CHECKING:
+    from sla_engine.ticket_queue.views import MetricRow, QueueRow
+
+    class PageRow(QueueRow, Protocol):
+        """A listed ticket with its walk's key (a cursor's position)."""
+
+        @property
+        def key(self) -> datetime: ...
+
+
 TICKETS = cast(Table, Ticket.__table__)
 METRICS = cast(Table, TicketMetric.__table__)
 CALENDARS = cast(Table, TicketQueueCalendar.__table__)
 RUNNING = METRICS.alias("running_metric")
 PAGE_COLUMNS = ("id", "policy", "calendar", "status", "created_at", "key")
+PageColumns = tuple[str, str, str, str, datetime, datetime]
 _NOW = bindparam("now", type_=UTCDateTime())
 _BREACH_BEFORE = bindparam("breach_before", type_=UTCDateTime())
 _AFTER_KEY = bindparam("after_key", type_=UTCDateTime())
@@ -111,10 +122,10 @@ class Walk:
     """
 
     source: FromClause
-    key: Any
-    ticket_id: Any
+    key: ColumnElement[datetime]
+    ticket_id: ColumnElement[str]
     conditions: tuple[ColumnElement[bool], ...]
-    queue_key: Any = TICKETS.c.queue_breach_at
+    queue_key: ColumnElement[datetime] = TICKETS.c.queue_breach_at
     constant_key: bool = False
     from_now: bool = False  # starts at `key >= now`
 
@@ -133,7 +144,7 @@ def shape_of(listing: Listing) -> Shape:
     )
 
 
-def page_params(listing: Listing, now: datetime) -> dict[str, Any]:
+def page_params(listing: Listing, now: datetime) -> dict[str, object]:
     after = listing.after
     start = (now, "")
     if after is not None:
@@ -151,18 +162,18 @@ def page_params(listing: Listing, now: datetime) -> dict[str, Any]:
     }
 
 
-def page_rows(session: Session, listing: Listing, now: datetime) -> list[Any]:
+def page_rows(session: Session, listing: Listing, now: datetime) -> list[PageRow]:
     """Up to `listing.limit + 1` rows (the extra one says another page follows)."""
     return list(session.execute(page_query(listing), page_params(listing, now)))
 
 
-def page_query(listing: Listing) -> Select[Any]:
+def page_query(listing: Listing) -> Select[PageColumns]:
     """The page's statement (with `page_params` as its parameters)."""
     return _statement(shape_of(listing))
 
 
 @lru_cache(maxsize=512)
-def _statement(shape: Shape) -> Select[Any]:
+def _statement(shape: Shape) -> Select[PageColumns]:
     selects = [_select(shape, walk) for walk in _walks(shape)]
     if len(selects) == 1:
         return selects[0]
@@ -174,7 +185,7 @@ def _statement(shape: Shape) -> Select[Any]:
     )
 
 
-def _select(shape: Shape, walk: Walk) -> Select[Any]:
+def _select(shape: Shape, walk: Walk) -> Select[PageColumns]:
     query = (
         select(
             TICKETS.c.id,
@@ -224,7 +235,10 @@ def _walks(shape: Shape) -> list[Walk]:
 
 
 def _ticket_walk(
-    key: Any, status: str, *conditions: ColumnElement[bool], from_now: bool = False
+    key: ColumnElement[datetime],
+    status: str,
+    *conditions: ColumnElement[bool],
+    from_now: bool = False,
 ) -> Walk:
     status_is = TICKETS.c.status == status
     return Walk(TICKETS, key, TICKETS.c.id, (status_is, *conditions), from_now=from_now)
@@ -305,11 +319,13 @@ def _runs(metric: str, breach_before: bool) -> ColumnElement[bool]:
     return exists().where(*conditions)
 
 
-def _ordering(key: Any, ticket_id: Any, descending: bool) -> list[Any]:
+def _ordering(
+    key: ColumnElement[datetime], ticket_id: ColumnElement[str], descending: bool
+) -> list[ColumnElement[datetime] | ColumnElement[str]]:
     return [key.desc(), ticket_id.desc()] if descending else [key, ticket_id]
 
 
-def metric_rows(session: Session, ticket_ids: Sequence[str]) -> list[Any]:
+def metric_rows(session: Session, ticket_ids: Sequence[str]) -> list[MetricRow]:
     """The stored metric rows of the page's tickets (primary-key lookups)."""
     if not ticket_ids:
         return []

@@ -14,14 +14,65 @@ Instants are given in the metric calendar's zone, as the ticket's own SLA view d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Protocol, TypeVar
 
+from sla_engine.core.business_calendar import BusinessCalendar
 from sla_engine.core.policies import Policy
 from sla_engine.errors import SlaEngineError
+from sla_engine.json_types import JsonObject
 
-CalendarLoader = Callable[[str], Any]
+
+class ZonedCalendar(BusinessCalendar, Protocol):
+    """A calendar with its time zone (the zone a metric's instants are given in)."""
+
+    @property
+    def tz(self) -> tzinfo: ...
+
+
+CalendarLoader = Callable[[str], ZonedCalendar]
+
+
+class QueueRow(Protocol):
+    """A ticket as the page's query reads it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def calendar(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+Row = TypeVar("Row", bound=QueueRow)
+
+
+class MetricRow(Protocol):
+    """A stored metric row of a listed ticket (`ticket_metrics`)."""
+
+    @property
+    def ticket_id(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def calendar(self) -> str: ...
+    @property
+    def breach_at(self) -> datetime: ...
+    @property
+    def stopped_at(self) -> datetime | None: ...
+    @property
+    def business_elapsed_s(self) -> float: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 class MetricViews:
@@ -33,9 +84,9 @@ class MetricViews:
         self.now = now
         self.policies = policies
         self.calendars = calendars
-        self._seen: dict[str, Any] = {}
+        self._seen: dict[str, ZonedCalendar | None] = {}
 
-    def calendar(self, name: str) -> Any:
+    def calendar(self, name: str) -> ZonedCalendar | None:
         if name not in self._seen:
             try:
                 self._seen[name] = self.calendars(name)
@@ -47,12 +98,12 @@ class MetricViews:
         cal = self.calendar(name)
         return UTC if cal is None else cal.tz
 
-    def status(self, row: Any) -> str:
+    def status(self, row: MetricRow) -> str:
         if row.stopped_at is None and row.status == "active" and self.now > row.breach_at:
             return "breached"
         return str(row.status)
 
-    def breach_at(self, row: Any) -> datetime:
+    def breach_at(self, row: MetricRow) -> datetime:
         """The row's breach_at now: a paused metric's is where it would fall if resumed now."""
         cal = self.calendar(row.calendar)
         if row.stopped_at is None and row.status == "paused" and cal is not None:
@@ -61,7 +112,7 @@ class MetricViews:
                 return cal.add(self.now, timedelta(seconds=left))
         return row.breach_at
 
-    def remaining(self, row: Any) -> float | None:
+    def remaining(self, row: MetricRow) -> float | None:
         cal = self.calendar(row.calendar)
         if row.stopped_at is None and row.status != "paused" and cal is not None:
             return float(cal.elapsed(self.now, row.breach_at).total_seconds())
@@ -78,7 +129,7 @@ class MetricViews:
         rules = None if found is None else found.metrics.get(metric)
         return None if rules is None else rules.breach.total_seconds()
 
-    def view(self, row: Any) -> dict[str, Any]:
+    def view(self, row: MetricRow) -> JsonObject:
         return {
             "status": self.status(row),
             "breach_at": _iso(self.breach_at(row), self.zone(row.calendar)),
@@ -87,15 +138,15 @@ class MetricViews:
 
 
 def page_view(
-    rows: list[Any],
-    metric_rows: Iterable[Any],
+    rows: Sequence[Row],
+    metric_rows: Iterable[MetricRow],
     views: MetricViews,
     limit: int,
     metric: str | None = None,
-) -> tuple[list[dict[str, Any]], Any | None]:
+) -> tuple[list[JsonObject], Row | None]:
     """The page's items, and the last listed row when another page follows (else None)."""
     shown = rows[:limit]
-    metrics: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, dict[str, MetricRow]] = {}
     for metric_row in metric_rows:
         metrics.setdefault(metric_row.ticket_id, {})[metric_row.metric] = metric_row
     items = [_item(row, metrics.get(row.id, {}), views, metric) for row in shown]
@@ -103,8 +154,8 @@ def page_view(
 
 
 def _item(
-    row: Any, metrics: Mapping[str, Any], views: MetricViews, metric: str | None
-) -> dict[str, Any]:
+    row: QueueRow, metrics: Mapping[str, MetricRow], views: MetricViews, metric: str | None
+) -> JsonObject:
     return {
         "id": row.id,
         "policy": row.policy,
@@ -116,7 +167,9 @@ def _item(
     }
 
 
-def _next_breach(metrics: Mapping[str, Any], views: MetricViews, metric: str | None) -> str | None:
+def _next_breach(
+    metrics: Mapping[str, MetricRow], views: MetricViews, metric: str | None
+) -> str | None:
     """The earliest breach_at of the running metrics (of `metric` alone when given): those
     whose clock runs first; only when all are paused, the paused ones' as of now."""
     running = [
