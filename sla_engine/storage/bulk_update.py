@@ -1,59 +1,118 @@
 """`UPDATE` of many rows by key, each with its own values, as one step on both databases.
 
-PostgreSQL gets one statement over arrays (``UPDATE t SET ... FROM unnest(...) AS v WHERE
-t.key = v.key``): one parse, one plan and one round trip for the whole batch, where an
-executemany runs the statement once per row. SQLite gets the executemany (its rows cost
-little, there is no server in between). The values are those the columns' types would bind:
-aware datetimes (a `UTCDateTime` column is `timestamptz` on PostgreSQL, which keeps the
-instant whatever the zone given).
+PostgreSQL gets one statement over the rows sent as one JSON parameter (``UPDATE t SET ...
+FROM json_to_recordset(:rows) AS v(...) WHERE t.key = v.key``): one parse, one plan and one
+round trip for the whole batch, where an executemany runs the statement once per row. The
+rows are encoded by `json.dumps` (in C); arrays, which the driver dumps value by value in
+Python, cost the client more than the statement saved. SQLite gets an executemany of a plain
+statement (its rows cost little, there is no server in between), the values put through the
+columns' bind processors, without SQLAlchemy's per-row parameter handling. The values are
+those the columns' types take: aware datetimes (a `UTCDateTime` column is `timestamptz` on
+PostgreSQL, which keeps the instant whatever the zone given), JSON values as Python objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
+from sla_engine.core.times import is_aware
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    bound: tuple[tuple[int, Processor], ...]
+    """SQLite: each parameter's place in a row and the column type's bind processor."""
+
 
 def update_rows(
-    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    keys: int = 1,
 ) -> None:
-    """For each row, set ``columns[1:]`` of the row of `table` whose ``columns[0]`` (its
-    key) is the row's first value."""
+    """For each row, set ``columns[keys:]`` of the row of `table` whose key columns
+    ``columns[:keys]`` have the row's first ``keys`` values. None is SQL NULL (a JSON
+    column's too)."""
     if not rows:
         return
+    statement = _statement(table, tuple(columns), keys, conn.dialect)
     if conn.dialect.name == "postgresql":
-        arrays = {f"v{i}": list(values) for i, values in enumerate(zip(*rows, strict=True))}
-        conn.execute(_pg_statement(table, tuple(columns), conn.dialect), arrays)
+        objects = [dict(zip(columns, row, strict=True)) for row in rows]
+        text = json.dumps(objects, default=_json_value, allow_nan=False, separators=(",", ":"))
+        conn.exec_driver_sql(statement.sql, {"rows": text})
         return
-    key, *rest = columns
-    conn.execute(
-        _by_key(table, key),
-        [{"b_key": row[0], **dict(zip(rest, row[1:], strict=True))} for row in rows],
+    bound = statement.bound
+    conn.exec_driver_sql(
+        statement.sql,
+        [
+            tuple(row[i] if process is None else process(row[i]) for i, process in bound)
+            for row in rows
+        ],
     )
 
 
 @lru_cache(maxsize=64)
-def _by_key(table: sa.Table, key: str) -> sa.Update:
-    return sa.update(table).where(table.c[key] == sa.bindparam("b_key"))
-
-
-@lru_cache(maxsize=64)
-def _pg_statement(table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect) -> sa.TextClause:
-    def array_of(name: str) -> str:
-        column_type = table.c[name].type
-        if isinstance(column_type, sa.types.TypeDecorator):
-            column_type = column_type.impl_instance
-        return f"{column_type.compile(dialect=dialect)}[]"
-
+def _statement(
+    table: sa.Table, columns: tuple[str, ...], keys: int, dialect: sa.Dialect
+) -> _Statement:
+    if not 0 < keys < len(columns):
+        raise ValueError(f"keys={keys}: must leave 1 to {len(columns) - 1} columns to set")
     quote = dialect.identifier_preparer.quote
-    key, *rest = (quote(name) for name in columns)
-    arrays = ", ".join(f"CAST(:v{i} AS {array_of(name)})" for i, name in enumerate(columns))
-    sets = ", ".join(f"{name} = v.{name}" for name in rest)
-    names = ", ".join(quote(name) for name in columns)
-    return sa.text(
-        f"UPDATE {quote(table.name)} AS t SET {sets} "
-        f"FROM unnest({arrays}) AS v({names}) WHERE t.{key} = v.{key}"
+    names = [quote(name) for name in columns]
+    key, rest = names[:keys], names[keys:]
+    if dialect.name == "postgresql":
+        # the record's fields typed as the columns' own types (a `UTCDateTime` is timestamptz)
+        fields = ", ".join(
+            f"{name} {_impl(table.c[column].type).compile(dialect=dialect)}"
+            for name, column in zip(names, columns, strict=True)
+        )
+        sets = ", ".join(f"{name} = v.{name}" for name in rest)
+        where = " AND ".join(f"t.{name} = v.{name}" for name in key)
+        return _Statement(
+            sql=(
+                f"UPDATE {quote(table.name)} AS t SET {sets} "
+                f"FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({fields}) WHERE {where}"
+            ),
+            bound=(),
+        )
+    sets = ", ".join(f"{name} = ?" for name in rest)
+    where = " AND ".join(f"{name} = ?" for name in key)
+    return _Statement(
+        sql=f"UPDATE {quote(table.name)} SET {sets} WHERE {where}",
+        bound=tuple(
+            (i, _processor(table.c[columns[i]].type, dialect))
+            for i in (*range(keys, len(columns)), *range(keys))
+        ),
     )
+
+
+def _impl(column_type: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
+    if isinstance(column_type, sa.types.TypeDecorator):
+        return column_type.impl_instance
+    return column_type
+
+
+def _processor(column_type: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Processor:
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _json_value(value: Any) -> Any:
+    """A value `json.dumps` does not take itself: an aware datetime, as ISO 8601 text with
+    its offset (which PostgreSQL reads back as the same instant)."""
+    if isinstance(value, datetime):
+        if not is_aware(value):
+            raise ValueError(f"naive datetime {value.isoformat()} given to update_rows")
+        return value.isoformat()
+    raise TypeError(f"update_rows cannot send {type(value).__name__} {value!r}")

@@ -7,11 +7,12 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from sla_engine.core.clock import TicketState
 from sla_engine.core.metric_clock import optional_us
+from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.models import TicketMetric
 
 METRIC_FIELDS = (  # the columns of a metric row the clock derives
@@ -31,10 +32,7 @@ Encoded = dict[str, list[Any]]
 
 _COLUMNS = (METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS))
 _METRICS_OF_TICKET = select(*_COLUMNS).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
-_UPDATE_METRIC = update(METRICS_TABLE).where(
-    METRICS_TABLE.c.ticket_id == bindparam("b_ticket_id"),
-    METRICS_TABLE.c.metric == bindparam("b_metric"),
-)
+_UPDATED = ("ticket_id", "metric", *METRIC_FIELDS, "updated_at")  # keyed by the first two
 
 
 def metric_values(state: TicketState) -> dict[str, dict[str, Any]]:
@@ -109,9 +107,10 @@ def store_many(
     now: datetime,
 ) -> dict[str, Encoded]:
     """`store_metrics` for several tickets, each with its stored rows: at most one INSERT,
-    one UPDATE (executemany) and one DELETE for all of them."""
+    one UPDATE (one statement over arrays on PostgreSQL, an executemany on SQLite) and one
+    DELETE for all of them."""
     added: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    changed: list[list[Any]] = []
     gone: list[tuple[str, str]] = []
     written: dict[str, Encoded] = {}
     for ticket_id, state, stored in items:
@@ -122,13 +121,13 @@ def store_many(
             if name not in stored:
                 added.append({"ticket_id": ticket_id, "metric": name, **values[name]})
             elif stored[name] != row:
-                changed.append({"b_ticket_id": ticket_id, "b_metric": name, **values[name]})
+                changed.append([ticket_id, name, *(values[name][f] for f in METRIC_FIELDS), now])
         gone.extend((ticket_id, name) for name in stored if name not in wanted)
     conn = session.connection()
     if added:
         conn.execute(insert(METRICS_TABLE), [{**row, "updated_at": now} for row in added])
     if changed:
-        conn.execute(_UPDATE_METRIC, [{**row, "updated_at": now} for row in changed])
+        update_rows(conn, METRICS_TABLE, _UPDATED, changed, keys=2)
     if gone:
         table = METRICS_TABLE.c
         conn.execute(delete(METRICS_TABLE).where(tuple_(table.ticket_id, table.metric).in_(gone)))

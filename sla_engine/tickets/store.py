@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.util import identity_key
 
 from sla_engine.core.clock import Event
+from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.models import Ticket, TicketEvent
 from sla_engine.tickets.checkpoints import Checkpoint as Checkpoint  # re-exported
 from sla_engine.tickets.checkpoints import Position
@@ -129,7 +130,7 @@ def save_ticket(session: Session, loaded: LoadedTicket) -> None:
 
 
 def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
-    """`save_ticket` for several: one executemany per set of changed columns."""
+    """`save_ticket` for several: one `update_rows` per set of changed columns."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for loaded in tickets:
         ticket, stored = loaded.ticket, loaded.stored
@@ -146,7 +147,11 @@ def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
         if cached is not None:  # an ORM copy loaded by the caller: read it again when used
             session.expire(cached)
     for columns, rows in groups.items():
-        _ticket_update(columns).run(session.connection(), rows)
+        if len(rows) > 1:  # on PostgreSQL one statement over arrays, not one per row
+            values = [[row["b_id"], *(row[name] for name in columns)] for row in rows]
+            update_rows(session.connection(), TICKETS_TABLE, ("id", *columns), values)
+        else:
+            _ticket_update(columns).run(session.connection(), rows)
 
 
 def _ticket_update(columns: tuple[str, ...]) -> DriverStatement:

@@ -158,7 +158,7 @@ def test_a_replan_in_batches_equals_one_ticket_at_a_time(
 
 
 def test_update_rows_sets_each_row_by_its_key(db_url: str) -> None:
-    """`storage.bulk_update.update_rows`: one statement over arrays on PostgreSQL, executemany
+    """`storage.bulk_update.update_rows`: one statement over JSON rows on PostgreSQL, executemany
     on SQLite; each row gets its own values (instants in any zone, None), the others none."""
     meta = sa.MetaData()
     table = sa.Table(
@@ -191,4 +191,43 @@ def test_update_rows_sets_each_row_by_its_key(db_url: str) -> None:
         (1, START, None),
         (2, NOW + timedelta(hours=2), "pending"),
         (3, datetime(2027, 1, 1, tzinfo=UTC), "fired"),
+    ]
+
+
+def test_update_rows_by_a_two_column_key(db_url: str) -> None:
+    """`update_rows(..., keys=2)`: rows found by both key columns (a row sharing one of them
+    is left); JSON values as Python objects, read back equal."""
+    meta = sa.MetaData()
+    table = sa.Table(
+        "bulk_pairs",
+        meta,
+        sa.Column("ticket", sa.String(16), primary_key=True),
+        sa.Column("metric", sa.String(16), primary_key=True),
+        sa.Column("saved", sa.JSON, nullable=True),
+        sa.Column("elapsed", sa.Float),
+    )
+    keys = [("a", "first"), ("a", "next"), ("b", "first")]
+    engine = make_engine(db_url)
+    try:
+        meta.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(table),
+                [{"ticket": t, "metric": m, "saved": {"n": 0}, "elapsed": 0.0} for t, m in keys],
+            )
+            update_rows(
+                conn,
+                table,
+                ("ticket", "metric", "saved", "elapsed"),
+                [("a", "next", {"rows": [1, "é", None]}, 0.1), ("b", "first", [], 1e-6)],
+                keys=2,
+            )
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table).order_by(table.c.ticket, table.c.metric)).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("a", "first", {"n": 0}, 0.0),
+        ("a", "next", {"rows": [1, "é", None]}, 0.1),
+        ("b", "first", [], 1e-6),
     ]
