@@ -22,8 +22,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sla_engine.core.times import is_aware
-
 Processor = Callable[[Any], Any] | None
 
 
@@ -112,7 +110,7 @@ def _json_value(value: Any) -> Any:
     """A value `json.dumps` does not take itself: an aware datetime, as ISO 8601 text with
     its offset (which PostgreSQL reads back as the same instant)."""
     if isinstance(value, datetime):
-        if not is_aware(value):
+        if value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} given to update_rows")
         return value.isoformat()
     raise TypeError(f"update_rows cannot send {type(value).__name__} {value!r}")

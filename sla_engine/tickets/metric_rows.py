@@ -32,7 +32,6 @@ Encoded = dict[str, list[Any]]
 
 _COLUMNS = (METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS))
 _METRICS_OF_TICKET = select(*_COLUMNS).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
-_UPDATED = ("ticket_id", "metric", *METRIC_FIELDS, "updated_at")  # keyed by the first two
 
 
 def metric_values(state: TicketState) -> dict[str, dict[str, Any]]:
@@ -107,10 +106,12 @@ def store_many(
     now: datetime,
 ) -> dict[str, Encoded]:
     """`store_metrics` for several tickets, each with its stored rows: at most one INSERT,
-    one UPDATE (one statement over arrays on PostgreSQL, an executemany on SQLite) and one
-    DELETE for all of them."""
+    one UPDATE (one statement on PostgreSQL, an executemany on SQLite) and one DELETE for
+    all of them. The UPDATE sets the columns that differ in some row it writes (a re-plan
+    moves the instants; the policy, calendar, cycle... stay)."""
     added: list[dict[str, Any]] = []
-    changed: list[list[Any]] = []
+    changed: list[tuple[str, str, dict[str, Any]]] = []
+    differ: set[int] = set()  # indexes in METRIC_FIELDS
     gone: list[tuple[str, str]] = []
     written: dict[str, Encoded] = {}
     for ticket_id, state, stored in items:
@@ -118,17 +119,30 @@ def store_many(
         wanted = encoded_metric_rows(values)
         written[ticket_id] = wanted
         for name, row in wanted.items():
-            if name not in stored:
+            old = stored.get(name)
+            if old is None:
                 added.append({"ticket_id": ticket_id, "metric": name, **values[name]})
-            elif stored[name] != row:
-                changed.append([ticket_id, name, *(values[name][f] for f in METRIC_FIELDS), now])
+            elif old != row:
+                changed.append((ticket_id, name, values[name]))
+                differ.update(_differing(old, row))
         gone.extend((ticket_id, name) for name in stored if name not in wanted)
     conn = session.connection()
     if added:
         conn.execute(insert(METRICS_TABLE), [{**row, "updated_at": now} for row in added])
     if changed:
-        update_rows(conn, METRICS_TABLE, _UPDATED, changed, keys=2)
+        fields = [METRIC_FIELDS[i] for i in sorted(differ)]
+        rows = [[t, name, *(row[f] for f in fields), now] for t, name, row in changed]
+        update_rows(
+            conn, METRICS_TABLE, ("ticket_id", "metric", *fields, "updated_at"), rows, keys=2
+        )
     if gone:
         table = METRICS_TABLE.c
         conn.execute(delete(METRICS_TABLE).where(tuple_(table.ticket_id, table.metric).in_(gone)))
     return written
+
+
+def _differing(old: list[Any], new: list[Any]) -> Iterable[int]:
+    """The places where two encoded rows differ (all of them if the lengths do)."""
+    if len(old) != len(new):
+        return range(len(new))
+    return (i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b)
