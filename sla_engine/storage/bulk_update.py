@@ -51,14 +51,12 @@ def update_rows(
         text = json.dumps(objects, default=_json_value, allow_nan=False, separators=(",", ":"))
         conn.exec_driver_sql(statement.sql, {"rows": text})
         return
-    bound = statement.bound
-    conn.exec_driver_sql(
-        statement.sql,
-        [
-            tuple(row[i] if process is None else process(row[i]) for i, process in bound)
-            for row in rows
-        ],
-    )
+    by_column = list(zip(*rows, strict=True))
+    bound = [
+        by_column[i] if process is None else list(map(process, by_column[i]))
+        for i, process in statement.bound
+    ]
+    conn.exec_driver_sql(statement.sql, list(zip(*bound, strict=True)))
 
 
 @lru_cache(maxsize=64)
