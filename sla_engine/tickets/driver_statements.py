@@ -18,11 +18,16 @@ from typing import Any, cast
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeEngine
 
+# Values here are the driver's (whatever a column type binds or a driver answers), so rows,
+# parameter sets, processors and column types stay dynamic; the seams around them are typed.
 Processor = Callable[[Any], Any] | None
+Bound = tuple[object, ...] | dict[str, object]
+"""A parameter set as the driver takes it: positional or by name, values processed."""
 
 
 @dataclass
@@ -90,7 +95,7 @@ class DriverStatement:
             self._by_dialect[dialect] = found
         return found
 
-    def _result_processors(self, dialect: Dialect, cursor: Any) -> list[Processor]:
+    def _result_processors(self, dialect: Dialect, cursor: DBAPICursor) -> list[Processor]:
         described = cursor.description or ()
         if len(described) != len(self.returns):
             raise AssertionError(f"{len(described)} columns answered, {len(self.returns)} typed")
@@ -101,7 +106,7 @@ class DriverStatement:
 
     def _run(
         self, connection: Connection, compiled: _Compiled, rows: Sequence[Mapping[str, Any]]
-    ) -> Any:
+    ) -> DBAPICursor:
         dialect = connection.dialect
         bound = [self._bound(compiled, row) for row in rows]
         many = len(bound) > 1
@@ -111,7 +116,8 @@ class DriverStatement:
             listeners(connection, cursor, compiled.sql, bound if many else bound[0], None, many)
         try:
             if many:
-                cursor.executemany(compiled.sql, bound)
+                # all positional or all by name (the compiled statement's style)
+                cursor.executemany(compiled.sql, cast("list[tuple[object, ...]]", bound))
             else:
                 cursor.execute(compiled.sql, bound[0])
         except dialect.loaded_dbapi.Error as error:
@@ -120,7 +126,7 @@ class DriverStatement:
         return cursor
 
     @staticmethod
-    def _bound(compiled: _Compiled, row: Mapping[str, Any]) -> Any:
+    def _bound(compiled: _Compiled, row: Mapping[str, Any]) -> Bound:
         values = [
             row[name] if process is None else process(row[name])
             for name, process in zip(compiled.names, compiled.binds, strict=True)
@@ -130,7 +136,12 @@ class DriverStatement:
         return dict(zip(compiled.names, values, strict=True))
 
     @staticmethod
-    def _wrapped(dialect: Dialect, compiled: _Compiled, params: Any, error: Exception) -> Any:
+    def _wrapped(
+        dialect: Dialect,
+        compiled: _Compiled,
+        params: Mapping[str, Any] | Sequence[Bound],
+        error: Exception,
+    ) -> exc.StatementError:
         return exc.DBAPIError.instance(
             compiled.sql, params, error, dialect.loaded_dbapi.Error, dialect=dialect
         )

@@ -6,10 +6,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sla_engine.core.calendar import Calendar
 
 
-def _load_calendar(name: str) -> Any:
+def _load_calendar(name: str) -> Calendar:
     from sla_engine.core.calendar import load_calendar
 
     return load_calendar(name)
@@ -24,13 +27,15 @@ class RecentCalendars:
     The service's database-backed source (`calendar_store`) replaces it in a running service.
     """
 
-    def __init__(self, loader: Callable[[str], Any] = _load_calendar, ttl: float = 1.0) -> None:
+    def __init__(
+        self, loader: Callable[[str], Calendar] = _load_calendar, ttl: float = 1.0
+    ) -> None:
         self.loader = loader
         self.ttl = ttl
-        self._seen: dict[str, tuple[float, Any]] = {}
+        self._seen: dict[str, tuple[float, Calendar]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, name: str) -> Any:
+    def __call__(self, name: str) -> Calendar:
         now = time.monotonic()
         seen = self._seen.get(name)
         if seen is not None and now - seen[0] < self.ttl:
@@ -40,7 +45,7 @@ class RecentCalendars:
             self._seen[name] = (now, calendar)
         return calendar
 
-    def calendar(self, name: str, known_at: datetime | None = None) -> Any:
+    def calendar(self, name: str, known_at: datetime | None = None) -> Calendar:
         return self(name)
 
     def revision(self, name: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -20,11 +20,14 @@ from sla_engine.tickets.checkpoints import Checkpoint
 from sla_engine.tickets.saved_clock import SavedClock
 from sla_engine.tickets.ticket_clock import TicketClocks
 
+if TYPE_CHECKING:
+    from sla_engine.tickets.ticket_service import TicketHook
+
 
 def refresh_many(
     session: Session,
     clocks: TicketClocks,
-    hooks: Sequence[Any],
+    hooks: Sequence[TicketHook],
     ticket_ids: Sequence[str],
     now: datetime,
 ) -> dict[str, TicketState]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sla_engine.core.policies import Policy
 from sla_engine.core.times import require_aware
 from sla_engine.errors import InputError
 from sla_engine.storage.models import ID_LENGTH
@@ -69,7 +70,7 @@ class EventCreate:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-def check_identifier(value: Any, field_name: str, *, max_length: int = ID_LENGTH) -> str:
+def check_identifier(value: object, field_name: str, *, max_length: int = ID_LENGTH) -> str:
     """An id usable in a URL path: 1..max_length printable characters, no '/', no padding."""
     if not isinstance(value, str):
         raise InputError(f"{field_name} must be a string", field=field_name, value=value)
@@ -86,11 +87,11 @@ def check_identifier(value: Any, field_name: str, *, max_length: int = ID_LENGTH
     return value
 
 
-def check_optional_identifier(value: Any, field_name: str, *, max_length: int) -> str | None:
+def check_optional_identifier(value: object, field_name: str, *, max_length: int) -> str | None:
     return None if value is None else check_identifier(value, field_name, max_length=max_length)
 
 
-def check_policy(name: Any, policies: Mapping[str, Any], field_name: str = "policy") -> str:
+def check_policy(name: object, policies: Mapping[str, Policy], field_name: str = "policy") -> str:
     if not isinstance(name, str) or name not in policies:
         known = ", ".join(sorted(policies))
         raise InputError(
@@ -101,7 +102,7 @@ def check_policy(name: Any, policies: Mapping[str, Any], field_name: str = "poli
     return name
 
 
-def check_ticket_request(req: TicketCreate, policies: Mapping[str, Any]) -> None:
+def check_ticket_request(req: TicketCreate, policies: Mapping[str, Policy]) -> None:
     check_identifier(req.id, "id")
     check_policy(req.policy, policies)
     check_aware(req.created_at, "created_at")
@@ -111,7 +112,7 @@ def check_ticket_request(req: TicketCreate, policies: Mapping[str, Any]) -> None
     check_optional_identifier(req.calendar, "calendar", max_length=NAME_MAX)
 
 
-def check_event_request(req: EventCreate, policies: Mapping[str, Any]) -> None:
+def check_event_request(req: EventCreate, policies: Mapping[str, Policy]) -> None:
     check_identifier(req.event_id, "event_id")
     if req.type not in EVENT_TYPES:
         raise InputError(
@@ -134,7 +135,7 @@ def check_event_request(req: EventCreate, policies: Mapping[str, Any]) -> None:
         check_optional_identifier(req.data["calendar"], "calendar", max_length=NAME_MAX)
 
 
-def check_event_data(data: Any) -> None:
+def check_event_data(data: object) -> None:
     if not isinstance(data, Mapping):
         raise InputError("event fields must be a JSON object", field="data", value=data)
     if not data:  # most events carry no extra fields: nothing to encode

@@ -20,11 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from sla_engine.core.calendar import Calendar
 from sla_engine.core.calendar_source import CalendarSource
+from sla_engine.core.clock import Event
 from sla_engine.core.metric_clock import optional_instant, optional_us
+from sla_engine.core.policies import Policy
 from sla_engine.core.ticket_replay import TicketReplay
+from sla_engine.json_types import JsonObject
 
 FORMAT = 1
 
@@ -44,7 +47,7 @@ class TrackedCalendars:
         self.known_at = known_at
         self.revisions: dict[str, int] = dict(revisions or {})
 
-    def __call__(self, name: str) -> Any:
+    def __call__(self, name: str) -> Calendar:
         if name not in self.revisions:
             self.revisions[name] = self.source.revision(name)
         if self.known_at is None:
@@ -61,7 +64,7 @@ class SavedClock:
     last: datetime | None
     calendars: TrackedCalendars
 
-    def to_json(self, fingerprint: str) -> dict[str, Any]:
+    def to_json(self, fingerprint: str) -> JsonObject:
         return {
             "format": FORMAT,
             "policies": fingerprint,
@@ -71,7 +74,7 @@ class SavedClock:
             "replay": self.replay.dump(),
         }
 
-    def apply(self, event: Any) -> None:
+    def apply(self, event: Event) -> None:
         """Apply the next event in replay order (a :class:`~sla_engine.core.clock.Event`)."""
         self.replay.apply(event)
         self.applied += 1
@@ -79,12 +82,12 @@ class SavedClock:
 
 
 def resume(
-    saved: Any,
+    saved: object,
     *,
     fingerprint: str,
     source: CalendarSource,
     created_at: datetime,
-    policies: Mapping[str, Any],
+    policies: Mapping[str, Policy],
 ) -> SavedClock | None:
     """The saved clock ``saved`` (JSON) when it can be trusted now, else None."""
     if not isinstance(saved, Mapping) or saved.get("format") != FORMAT:
@@ -107,7 +110,7 @@ def begin(
     source: CalendarSource,
     initial_policy: str,
     created_at: datetime,
-    policies: Mapping[str, Any],
+    policies: Mapping[str, Policy],
     ticket_calendar: str | None,
 ) -> SavedClock:
     """A new ticket's clock, before any event."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Integer, Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.util import identity_key
@@ -97,7 +98,7 @@ class LoadedTicket:
     (queue keys, the legacy flag); :func:`save_ticket` writes back what changed."""
 
     ticket: Ticket
-    stored: dict[str, Any]
+    stored: dict[str, object]
 
 
 def find_ticket(session: Session, ticket_id: str, *, lock: bool = False) -> LoadedTicket | None:
@@ -107,7 +108,7 @@ def find_ticket(session: Session, ticket_id: str, *, lock: bool = False) -> Load
     return None if row is None else _loaded(dict(zip(_TICKET_COLUMNS, row, strict=True)))
 
 
-def insert_ticket(session: Session, values: Mapping[str, Any]) -> LoadedTicket:
+def insert_ticket(session: Session, values: Mapping[str, object]) -> LoadedTicket:
     """Insert a ticket row (column defaults fill the rest)."""
     row = session.connection().execute(_INSERT_TICKET, dict(values)).mappings().one()
     return _loaded(row)
@@ -131,7 +132,7 @@ def save_ticket(session: Session, loaded: LoadedTicket) -> None:
 
 def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
     """`save_ticket` for several: one `update_rows` per set of changed columns."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
     for loaded in tickets:
         ticket, stored = loaded.ticket, loaded.stored
         changed = {
@@ -167,7 +168,7 @@ def _ticket_update(columns: tuple[str, ...]) -> DriverStatement:
     return found
 
 
-def _loaded(row: Mapping[Any, Any]) -> LoadedTicket:
+def _loaded(row: Mapping[str, object] | RowMapping) -> LoadedTicket:
     """The row as a detached `Ticket` with these values loaded (as a query would leave them,
     not set one by one: the constructor's attribute events cost more than the query)."""
     stored = dict(row)

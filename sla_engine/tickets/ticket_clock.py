@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.clock import TicketState, replay_order
 from sla_engine.core.policies import Policy
 from sla_engine.core.ticket_replay import policies_fingerprint
+from sla_engine.json_types import JsonObject
 from sla_engine.tickets import checkpoints, saved_clock, store
 from sla_engine.tickets.checkpoints import Checkpoint, Position
 from sla_engine.tickets.saved_clock import SavedClock
@@ -51,7 +52,7 @@ class ClockTicket(Protocol):
     @property
     def initial_calendar(self) -> str | None: ...
     @property
-    def clock_state(self) -> dict[str, Any] | None: ...
+    def clock_state(self) -> JsonObject | None: ...
 
 
 class TicketClocks:
@@ -71,7 +72,9 @@ class TicketClocks:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def resume(self, ticket: ClockTicket, saved: Any = None) -> SavedClock | None:
+    def resume(
+        self, ticket: ClockTicket, saved: Mapping[str, object] | None = None
+    ) -> SavedClock | None:
         """The ticket's saved clock (or ``saved``, a checkpoint's) if it can be trusted now."""
         return saved_clock.resume(
             ticket.clock_state if saved is None else saved,
@@ -148,7 +151,7 @@ class TicketClocks:
         checkpoints.drop_checkpoints(session, ticket.id, after=None)
         return self._run(session, ticket, self.begin(ticket), None)
 
-    def to_json(self, clock: SavedClock, rows: dict[str, Any] | None = None) -> dict[str, Any]:
+    def to_json(self, clock: SavedClock, rows: JsonObject | None = None) -> JsonObject:
         """The clock as saved; ``rows``: the ticket's metric rows as written with it."""
         saved = clock.to_json(self.fingerprint)
         if rows is not None:
@@ -156,7 +159,7 @@ class TicketClocks:
         return saved
 
     @staticmethod
-    def saved_rows(ticket: ClockTicket) -> dict[str, Any] | None:
+    def saved_rows(ticket: ClockTicket) -> JsonObject | None:
         """The metric rows written with the ticket's saved clock (None: read them)."""
         saved = ticket.clock_state
         return saved.get("rows") if isinstance(saved, dict) else None

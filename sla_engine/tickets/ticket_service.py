@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +28,7 @@ from sla_engine.core.calendar_source import CalendarSource
 from sla_engine.core.clock import Event, TicketState, evaluate
 from sla_engine.core.times import require_aware, utcnow
 from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
+from sla_engine.json_types import JsonObject
 from sla_engine.storage.models import Ticket
 from sla_engine.tickets import metric_rows, store
 from sla_engine.tickets.recent_calendars import RecentCalendars
@@ -40,7 +41,7 @@ from sla_engine.tickets.requests import (
 )
 from sla_engine.tickets.saved_clock import SavedClock, TrackedCalendars
 from sla_engine.tickets.store import LoadedTicket, LogRow, StoredEvent, clock_event, is_transient
-from sla_engine.tickets.ticket_clock import TicketClocks
+from sla_engine.tickets.ticket_clock import ClockTicket, TicketClocks
 from sla_engine.tickets.views import event_view, ticket_view
 
 __all__ = ["TicketHook", "TicketService", "utcnow"]
@@ -96,7 +97,7 @@ class TicketService:
 
     # -- requests: one transaction each --
 
-    def create_ticket(self, req: TicketCreate) -> dict[str, Any]:
+    def create_ticket(self, req: TicketCreate) -> JsonObject:
         """Open a ticket; the same request again returns it, a different one is a Conflict."""
         check_ticket_request(req, self.config.policies)
         for attempt in (1, 2):
@@ -111,7 +112,7 @@ class TicketService:
                     raise
         raise AssertionError("unreachable")
 
-    def add_event(self, ticket_id: str, req: EventCreate) -> dict[str, Any]:
+    def add_event(self, ticket_id: str, req: EventCreate) -> JsonObject:
         """Append an event; an event_id already stored is a no-op answered with `duplicate`."""
         check_event_request(req, self.config.policies)
         for attempt in (1, 2, 3):
@@ -133,7 +134,7 @@ class TicketService:
         with self.sessionmaker() as session, session.begin():
             return self.refresh_in_session(session, ticket_id, now)
 
-    def get_ticket(self, ticket_id: str) -> dict[str, Any]:
+    def get_ticket(self, ticket_id: str) -> JsonObject:
         """The ticket's fields, its events in replay order and its SLA state now."""
         now = self.clock()
         with self.sessionmaker() as session, session.begin():
@@ -150,9 +151,7 @@ class TicketService:
 
     # -- building blocks for hooks and batches that work inside the caller's transaction --
 
-    def create_in_session(
-        self, session: Session, req: TicketCreate, now: datetime
-    ) -> dict[str, Any]:
+    def create_in_session(self, session: Session, req: TicketCreate, now: datetime) -> JsonObject:
         """Create a ticket inside `session`'s transaction (e.g. a split creating a ticket)."""
         check_ticket_request(req, self.config.policies)
         existing = self._find(session, req.id, lock=True, missing_ok=True)
@@ -184,7 +183,7 @@ class TicketService:
 
     def add_event_in_session(
         self, session: Session, ticket_id: str, req: EventCreate, now: datetime
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """Append an event inside `session`'s transaction, holding the ticket row's lock.
 
         Usable inside a caller's transaction or savepoint (a batch runs each item in one)."""
@@ -193,7 +192,7 @@ class TicketService:
 
     def _append_event(
         self, session: Session, ticket_id: str, req: EventCreate, now: datetime
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         """`add_event_in_session` for a request already checked."""
         loaded = self._find(session, ticket_id, lock=True)
         ticket = loaded.ticket
@@ -247,7 +246,7 @@ class TicketService:
         return self._current(session, ticket, at)
 
     def evaluate_log(
-        self, ticket: Any, rows: Sequence[LogRow], at: datetime, *, past: bool = False
+        self, ticket: ClockTicket, rows: Sequence[LogRow], at: datetime, *, past: bool = False
     ) -> TicketState:
         """The state at `at` replayed from `rows` (the whole log, any order), in memory."""
         calendars = TrackedCalendars(self.calendars, known_at=at if past else None)
@@ -259,10 +258,10 @@ class TicketService:
             self.config.policies,
             at,
             calendars=calendars,
-            ticket_calendar=getattr(ticket, "initial_calendar", None),
+            ticket_calendar=ticket.initial_calendar,
         )
 
-    def check_calendar(self, name: Any, field: str = "calendar") -> str:
+    def check_calendar(self, name: object, field: str = "calendar") -> str:
         """A calendar the source knows, else an InputError naming `field`."""
         if not isinstance(name, str):
             raise InputError(f"{field} must be a calendar name", field=field, value=name)
@@ -279,7 +278,7 @@ class TicketService:
 
     def _repeat_create(
         self, session: Session, existing: Ticket, req: TicketCreate, now: datetime
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         differing = [
             name
             for name, new, old in (
@@ -359,13 +358,11 @@ class TicketService:
 
     def _duplicate(
         self, session: Session, ticket: Ticket, stored: StoredEvent, now: datetime
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         return self._event_answer(ticket, stored, self._current(session, ticket, now), True)
 
     @staticmethod
-    def _ticket_answer(
-        ticket: Ticket, rows: Sequence[LogRow], state: TicketState
-    ) -> dict[str, Any]:
+    def _ticket_answer(ticket: Ticket, rows: Sequence[LogRow], state: TicketState) -> JsonObject:
         return {
             **ticket_view(ticket, state.calendar),
             "events": [event_view(r) for r in store.replay_sorted(rows)],
@@ -375,7 +372,7 @@ class TicketService:
     @staticmethod
     def _event_answer(
         ticket: Ticket, row: LogRow, state: TicketState, duplicate: bool = False
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         return {
             "ticket_id": ticket.id,
             "event": event_view(row),

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from sla_engine.json_types import JsonObject
+
 
 class TicketFields(Protocol):
     """What a ticket view reads (the ORM row or a plain row)."""
@@ -53,7 +55,7 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def ticket_view(ticket: TicketFields, calendar: str | None = None) -> dict[str, Any]:
+def ticket_view(ticket: TicketFields, calendar: str | None = None) -> JsonObject:
     """The ticket's own fields; ``calendar`` is the ticket's calendar in force (None: the
     policy's calendars apply)."""
     return {
@@ -71,7 +73,7 @@ def ticket_view(ticket: TicketFields, calendar: str | None = None) -> dict[str, 
     }
 
 
-def event_view(row: EventFields) -> dict[str, Any]:
+def event_view(row: EventFields) -> JsonObject:
     return {
         **row.data,
         "event_id": row.event_id,
