@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,9 +16,10 @@ from sla_engine.escalation.models import EscalationDelivery
 from sla_engine.escalation.scheduler import EscalationEngine
 from sla_engine.escalation.settings import EscalationSettings
 from sla_engine.escalation.timers import Calendars, EscalationTimerHook, default_calendars
+from sla_engine.json_types import JsonObject
 
 
-def delivery_view(row: EscalationDelivery) -> dict[str, Any]:
+def delivery_view(row: EscalationDelivery) -> JsonObject:
     """One outbox row as the API and the CLI show it; `id` is its `webhook-id`."""
     return {
         "id": row.id,
@@ -54,12 +54,12 @@ class EscalationLog:
 
     def list(
         self, *, ticket: str | None = None, status: str | None = None, limit: int = 500
-    ) -> list[dict[str, Any]]:
+    ) -> list[JsonObject]:
         with self.sessions.begin() as session:
             rows = outbox.list_deliveries(session, ticket=ticket, status=status, limit=limit)
             return [delivery_view(r) for r in rows]
 
-    def replay(self, delivery_id: str) -> dict[str, Any]:
+    def replay(self, delivery_id: str) -> JsonObject:
         with self.sessions.begin() as session:
             view = delivery_view(outbox.replay(session, delivery_id, now=self.clock()))
         if self.wake is not None:

@@ -11,7 +11,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -32,6 +31,7 @@ from sla_engine.escalation.planning import (
     targets_from_json,
 )
 from sla_engine.escalation.store import DueRow, TimerOutcome
+from sla_engine.json_types import JsonObject
 
 KIND_BY_TYPE = {"webhook": "webhook", "pagerduty": "trigger"}
 
@@ -82,7 +82,7 @@ class TimerFiring:
             ],
             now,
         )
-        deliveries: list[dict[str, Any]] = []
+        deliveries: list[JsonObject] = []
         for timer in fire:
             row = by_id[timer.id]
             deliveries.extend(self.deliveries(row, now))
@@ -108,7 +108,7 @@ class TimerFiring:
             found = self._targets[text] = targets_from_json(json.loads(text))
         return found
 
-    def event(self, row: DueRow, now: datetime) -> dict[str, Any]:
+    def event(self, row: DueRow, now: datetime) -> JsonObject:
         """The webhook body (docs/ESCALATIONS.md) for a fired timer."""
         calendar = self.calendar(row.calendar)
         return {
@@ -123,7 +123,7 @@ class TimerFiring:
             "occurred_at": row.due_at.isoformat(),
         }
 
-    def deliveries(self, row: DueRow, now: datetime) -> list[dict[str, Any]]:
+    def deliveries(self, row: DueRow, now: datetime) -> list[JsonObject]:
         """One outbox row per destination of a fired timer."""
         payload = json.dumps(self.event(row, now), separators=(",", ":"))
         found = []

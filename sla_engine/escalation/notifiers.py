@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import certifi
 import httpx
@@ -35,6 +34,7 @@ import standardwebhooks
 
 from sla_engine.core.times import utcnow
 from sla_engine.errors import ConfigError
+from sla_engine.json_types import JsonObject
 
 WHSEC_PREFIX = "whsec_"
 USER_AGENT = "sla-engine-escalations/1"
@@ -86,8 +86,8 @@ def dedup_key(ticket_id: str, metric: str, cycle: int) -> str:
 
 
 def pagerduty_body(
-    kind: str, event: dict[str, Any], routing_key: str | None, key: str, severity: str
-) -> dict[str, Any]:
+    kind: str, event: JsonObject, routing_key: str | None, key: str, severity: str
+) -> JsonObject:
     """PagerDuty Events API v2 `trigger` or `resolve`."""
     if kind == "resolve":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": key}
@@ -109,7 +109,7 @@ def pagerduty_body(
     }
 
 
-def dumps(body: dict[str, Any]) -> str:
+def dumps(body: JsonObject) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 from sla_engine.core.business_calendar import BusinessCalendar
 from sla_engine.core.clock import MetricState
 from sla_engine.core.policies import EscalationRule, MetricPolicy, RepeatRule, parse_threshold
+from sla_engine.json_types import JsonObject
 
 RUNNING_STATUSES = frozenset({"active", "breached"})
 BREACH_THRESHOLD = "100%"
@@ -175,5 +175,5 @@ def severity(threshold: str) -> str:
     return "warning"
 
 
-def targets_from_json(items: Sequence[dict[str, Any]]) -> tuple[Target, ...]:
+def targets_from_json(items: Sequence[JsonObject]) -> tuple[Target, ...]:
     return tuple(Target(str(i["to"]), i.get("during")) for i in items)

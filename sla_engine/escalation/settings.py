@@ -46,7 +46,7 @@ class EscalationSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> EscalationSettings:
         """Defaults, then `SLA_ENGINE_ESCALATION_<FIELD>` variables, then `overrides`."""
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {}  # each field's own type (int or float): dynamic
         for f in fields(cls):
             name = ENV_PREFIX + f.name.upper()
             if name in env:

@@ -116,15 +116,15 @@ class TimerRow:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     fired_at: datetime | None = None
-    _read: tuple[Any, ...] | None = None
+    _read: tuple[object, ...] | None = None
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
 
     def changed(self) -> bool:
         return self._read is not None and self._read != self._planned()
 
-    def _planned(self) -> tuple[Any, ...]:
+    def _planned(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in _PLANNED_COLUMNS)
 
 
@@ -201,7 +201,7 @@ class NewTimer(TypedDict):
     generation: NotRequired[int]
 
 
-def timer_values(**new: Unpack[NewTimer]) -> dict[str, Any]:
+def timer_values(**new: Unpack[NewTimer]) -> dict[str, object]:
     """The columns of the row `new` describes."""
     planned, now = new["planned"], new["now"]
     return {

@@ -68,7 +68,7 @@ class EscalationTimerHook:
         self.destinations = destinations
         # The default loader checks the calendar file on every call: re-check once a second.
         self.calendars: Calendars = (
-            RecentCalendars(calendars) if calendars is default_calendars else calendars
+            RecentCalendars() if calendars is default_calendars else calendars
         )
         self.wake = wake
         self.wake_within = wake_within
