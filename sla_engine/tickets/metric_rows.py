@@ -32,6 +32,9 @@ Encoded = dict[str, list[Any]]
 
 _COLUMNS = (METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS))
 _METRICS_OF_TICKET = select(*_COLUMNS).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
+_METRICS_OF_TICKETS = select(METRICS_TABLE.c.ticket_id, *_COLUMNS).where(
+    METRICS_TABLE.c.ticket_id.in_(bindparam("ids", expanding=True))
+)
 
 
 def metric_values(state: TicketState) -> dict[str, dict[str, Any]]:
@@ -73,14 +76,26 @@ def encoded_metric_rows(values: Mapping[str, Mapping[Any, Any]]) -> Encoded:
 def stored_rows(session: Session, ticket_ids: Collection[str]) -> dict[str, Encoded]:
     """The stored metric rows of several tickets (one query)."""
     found: dict[str, Encoded] = {ticket_id: {} for ticket_id in ticket_ids}
-    rows = session.connection().execute(
-        select(METRICS_TABLE.c.ticket_id, *_COLUMNS).where(
-            METRICS_TABLE.c.ticket_id.in_(list(ticket_ids))
-        )
-    )
-    for row in rows:
-        found[row.ticket_id].update(encoded_metric_rows({row.metric: row._mapping}))
+    rows = session.connection().execute(_METRICS_OF_TICKETS, {"ids": list(ticket_ids)})
+    for ticket_id, metric, *values in rows:
+        found[ticket_id][metric] = _encoded(values)
     return found
+
+
+def _encoded(values: list[Any]) -> list[Any]:
+    """A row's `METRIC_FIELDS` values, in order, as `encoded_metric_rows` encodes them."""
+    cycle, status, policy, calendar, started_at, target_at, breach_at, stopped_at, elapsed = values
+    return [
+        cycle,
+        status,
+        policy,
+        calendar,
+        optional_us(started_at),
+        optional_us(target_at),
+        optional_us(breach_at),
+        optional_us(stopped_at),
+        float(elapsed),
+    ]
 
 
 def store_metrics(
