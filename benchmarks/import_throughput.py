@@ -34,7 +34,8 @@ from pathlib import Path
 from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_throughput import postgres_database
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.support
+from scratch_db import optional_pg_database as postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "sla-engine")
@@ -120,7 +121,8 @@ def single_calls(source: Path, url: str) -> float:
     from sla_engine.composition import build_services
     from sla_engine.config import load_config
     from sla_engine.errors import SlaEngineError
-    from sla_engine.ingest.jsonl import EventLine, GrantLine, TicketLine, parse_line
+    from sla_engine.ingest.jsonl import EventLine, parse_line
+    from tests.support.ingest import single_call
 
     services = build_services(load_config(None, env={}, database_url=url), history=True)
     events = 0
@@ -131,25 +133,12 @@ def single_calls(source: Path, url: str) -> float:
                 line = parse_line(text)
                 began = time.perf_counter()
                 try:
-                    if isinstance(line, EventLine):
-                        services.tickets.add_event(line.ticket_id, line.request)
-                        events += 1
-                        seconds += time.perf_counter() - began
-                    elif isinstance(line, TicketLine):
-                        services.tickets.create_ticket(line.request)
-                    elif isinstance(line, GrantLine):
-                        services.credits.grant(
-                            line.account,
-                            line.kind,
-                            line.occurred_at,
-                            quantity=line.quantity,
-                            price_per_ticket=line.price_per_ticket,
-                            package=line.package,
-                        )
-                    else:
-                        services.credits.subscribe(line.account, line.kind, line.start, line.end)
+                    single_call(services, line)
                 except SlaEngineError:
                     continue
+                if isinstance(line, EventLine):
+                    events += 1
+                    seconds += time.perf_counter() - began
     finally:
         services.close()
     return events / seconds if seconds else 0.0

@@ -5,23 +5,11 @@ No timing is judged; only that the command ran, every column is there and the me
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "import_throughput.py"
+from tests.support.bench import run_benchmark
 
 
 def test_import_throughput_quick_run_prints_its_table() -> None:
-    run = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick", "--sqlite-only"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "Traceback" not in run.stderr
+    run = run_benchmark("import_throughput.py", "--quick", "--sqlite-only")
     table = run.stdout[run.stdout.index("database") :]
     for column in ("events/s", "ev/CPU-s", "single/s", "ratio", "aim", "RSS MB"):
         assert column in table, column

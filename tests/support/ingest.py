@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sla_engine.composition import Services, build_services
 from sla_engine.config import load_config
 from sla_engine.errors import SlaEngineError
-from sla_engine.ingest.jsonl import EventLine, GrantLine, LineError, TicketLine, parse_line
+from sla_engine.ingest.jsonl import EventLine, GrantLine, Line, LineError, TicketLine, parse_line
 from sla_engine.ingest.line_results import error_text
 from sla_engine.storage.db import make_engine
 
@@ -285,27 +285,31 @@ def import_file(config: Path, source: Path, *, chunk: int = 5_000, now: datetime
         return importer.run(source)
 
 
+def single_call(svc: Services, line: Line) -> None:
+    """A parsed line as the single service call its HTTP request makes (one transaction)."""
+    if isinstance(line, TicketLine):
+        svc.tickets.create_ticket(line.request)
+    elif isinstance(line, EventLine):
+        svc.tickets.add_event(line.ticket_id, line.request)
+    elif isinstance(line, GrantLine):
+        svc.credits.grant(
+            line.account,
+            line.kind,
+            line.occurred_at,
+            quantity=line.quantity,
+            price_per_ticket=line.price_per_ticket,
+            package=line.package,
+        )
+    else:
+        svc.credits.subscribe(line.account, line.kind, line.start, line.end)
+
+
 def import_one_by_one(svc: Services, lines: list[str]) -> list[tuple[int, str]]:
     """Each line as its single call (one transaction each); the rejected (line, error)."""
     rejected = []
     for number, text in enumerate(lines, start=1):
         try:
-            line = parse_line(text)
-            if isinstance(line, TicketLine):
-                svc.tickets.create_ticket(line.request)
-            elif isinstance(line, EventLine):
-                svc.tickets.add_event(line.ticket_id, line.request)
-            elif isinstance(line, GrantLine):
-                svc.credits.grant(
-                    line.account,
-                    line.kind,
-                    line.occurred_at,
-                    quantity=line.quantity,
-                    price_per_ticket=line.price_per_ticket,
-                    package=line.package,
-                )
-            else:
-                svc.credits.subscribe(line.account, line.kind, line.start, line.end)
+            single_call(svc, parse_line(text))
         except LineError as exc:
             rejected.append((number, exc.message))
         except SlaEngineError as exc:
