@@ -9,8 +9,8 @@ it: same policy, same created_at). Then the team's hours are cut from 08:00-17:0
 08:00-13:00, effective now, and measured:
 
 - re-plan: tickets/s of the re-plan job (every ticket replayed with the new version, its
-  metric rows and pending timers rewritten), one process, batches of 100 per transaction;
-  a sample of tickets is then checked against a fresh replay;
+  metric rows and pending timers rewritten), one process, batches of 200 per transaction
+  (the job's default); a sample of tickets is then checked against a fresh replay;
 - lag: with `sla-engine serve --workers 2` and one `sla-engine worker` running, a version is
   PUT over HTTP; the time until every answer of both server processes shows the new hours,
   and until the stored rows of all N tickets follow (the job run by whichever process

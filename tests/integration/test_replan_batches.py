@@ -29,6 +29,7 @@ from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.db import make_engine
 from sla_engine.storage.types import UTCDateTime
 from sla_engine.tickets import EventCreate, TicketCreate
+from sla_engine.tickets.metric_rows import encoded_metric_rows, metric_values, stored_rows
 from tests.conftest import pg_database
 from tests.support.calendars import ESCALATING_CONFIG, Clock, support_hours
 
@@ -152,6 +153,16 @@ def test_a_replan_in_batches_equals_one_ticket_at_a_time(
         assert after == dump(single)
         statuses = {row[5] for row in after["escalation_timers"]}
         assert {"pending", "fired", "cancelled"} <= statuses  # the cases are there
+        # and the rows of the tickets re-planned (a metric running now) are the replay's: the
+        # batch UPDATE writes only the columns that moved
+        ids = sorted({row[0] for row in after["ticket_metrics"]})
+        with batched.sessionmaker.begin() as session:
+            stored = stored_rows(session, ids)
+            replanned = [t for t in ids if any(r[7] is None for r in stored[t].values())]
+            assert len(replanned) == done
+            for ticket_id in replanned:
+                fresh = batched.tickets.state_in_session(session, ticket_id, clock.now)
+                assert stored[ticket_id] == encoded_metric_rows(metric_values(fresh)), ticket_id
     finally:
         batched.close()
         single.close()
