@@ -122,7 +122,8 @@ def find_tickets(session: Session, ticket_ids: Sequence[str]) -> list[LoadedTick
         .order_by(TICKETS_TABLE.c.id)
         .with_for_update()
     )
-    return [_loaded(row) for row in session.connection().execute(query).mappings()]
+    rows = session.connection().execute(query)  # tuples: a RowMapping's dict() cost more
+    return [_loaded(dict(zip(_TICKET_COLUMNS, row, strict=True))) for row in rows]
 
 
 def save_ticket(session: Session, loaded: LoadedTicket) -> None:
