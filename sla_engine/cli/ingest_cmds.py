@@ -40,7 +40,7 @@ def import_file(
     FILE.rejects.jsonl (exit code 1). Escalations already due are recorded as skipped.
     Rerun after an interruption, it resumes where it stopped.
     """
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
     from sla_engine.composition import build_services
     from sla_engine.ingest.importer import Importer
@@ -59,11 +59,14 @@ def import_file(
                 outcome = importer.run(file, on_progress)
             except KeyboardInterrupt:
                 _interrupted(file)
-            except OperationalError as exc:
+            except DBAPIError as exc:
                 if _caused_by_interrupt(exc):
-                    # Ctrl-C inside a PostgreSQL call: the rollback that follows then fails
-                    # with "another command is already in progress"; it is still Ctrl-C.
+                    # Ctrl-C inside a PostgreSQL call: the clean-up that follows then fails
+                    # ("another command is already in progress" on the rollback, "can't
+                    # change 'autocommit' now" on the pool's reset); it is still Ctrl-C.
                     _interrupted(file)
+                if not isinstance(exc, OperationalError):
+                    raise
                 reason = " ".join(str(exc.orig or exc).split())[:300]
                 typer.echo(
                     f"error: the database failed ({reason}); the chunk in progress was not "
@@ -72,7 +75,11 @@ def import_file(
                 )
                 raise typer.Exit(2) from None
     finally:
-        services.close()
+        try:
+            services.close()
+        except DBAPIError as exc:  # closing the pool after a Ctrl-C inside a call
+            if not _caused_by_interrupt(exc):
+                raise
     shown.close()
     typer.echo(outcome.summary())
     if outcome.counts.rejected:

@@ -45,6 +45,37 @@ def _lines_with_bad(tickets: int) -> list[str]:
     return lines
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        sa.exc.OperationalError("SELECT 1", {}, Exception("another command is in progress")),
+        sa.exc.ProgrammingError("SELECT 1", {}, Exception("can't change 'autocommit' now")),
+    ],
+)
+def test_a_database_error_while_handling_ctrl_c_exits_as_interrupted(
+    tmp_path: Path,
+    sqlite_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: sa.exc.DBAPIError,
+) -> None:
+    """Ctrl-C inside a PostgreSQL call surfaces as whatever psycopg raised while SQLAlchemy
+    cleaned up after it (seen: OperationalError on the rollback, ProgrammingError on resetting
+    autocommit); both are the interruption, exit 130, not a crash or a database failure."""
+    from sla_engine.ingest.importer import Importer
+
+    def interrupted_run(*_: object, **__: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise error  # noqa: B904 - the implicit context is what the command reads
+
+    monkeypatch.setattr(Importer, "run", interrupted_run)
+    source = write_lines(tmp_path / "history.jsonl", _lines_with_bad(2))
+    assert run(["import", str(source), "--database-url", sqlite_url]) == 130
+    assert "run the same command again to resume history.jsonl" in capsys.readouterr().err
+
+
 def test_summary_rejects_and_exit_codes(
     tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
