@@ -29,9 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,60 +37,19 @@ from zoneinfo import ZoneInfo
 import httpx
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.support
+from scratch_db import scratch_database as database
+
+from tests.support.calendars import ESCALATING_CONFIG as CONFIG
+from tests.support.calendars import Clock
+from tests.support.calendars import support_hours as hours
+
 CLI = str(Path(sys.executable).with_name("sla-engine"))
-PG_ADMIN = os.environ.get(
-    "SLA_ENGINE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 PHOENIX = ZoneInfo("America/Phoenix")
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=PHOENIX)  # a Wednesday, noon in Phoenix
 TEMPLATES = 240
 TARGET = 5_000  # tickets/s re-planned, on each database
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
-CONFIG = """\
-[[destinations]]
-name = "oncall"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-[policies.standard.first_response]
-escalate = [{at = "50%", to = "oncall"}, {at = "100%", to = "oncall"}]
-"""
-
-
-def hours(window: str, zone: str = "America/Phoenix") -> dict[str, Any]:
-    return {
-        "name": "SmarterTools support hours",
-        "timezone": zone,
-        "hours": {d: [window] for d in WEEKDAYS},
-        "holidays": {"country": "US", "subdiv": "AZ"},
-    }
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.db"
-        return
-    name = f"sla_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # -- the fixture ---------------------------------------------------------------------------

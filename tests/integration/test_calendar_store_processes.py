@@ -30,6 +30,7 @@ from sla_engine.config import load_config
 from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.storage.models import TicketMetric
 from sla_engine.tickets import TicketCreate
+from tests.support.bench import run_benchmark
 from tests.support.calendars import ESCALATING_CONFIG, support_hours
 from tests.support.server import free_port
 
@@ -277,14 +278,7 @@ def _check_rows(services: Any, ids: list[str]) -> None:
 
 def test_the_replan_benchmark_runs_and_checks_its_sample() -> None:
     """Smoke run of benchmarks/calendar_replan.py (no timing judged)."""
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "calendar_replan.py"
-    run = subprocess.run(
-        [sys.executable, str(script), "--quick", "--only", "sqlite", "--no-lag"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env_for(),
-        check=False,
+    run = run_benchmark(
+        "calendar_replan.py", "--quick", "--only", "sqlite", "--no-lag", timeout=600, env=env_for()
     )
-    assert run.returncode == 0, run.stdout + run.stderr
     assert "tickets/s" in run.stdout and "sample wrong: 0" in run.stdout

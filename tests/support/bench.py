@@ -10,7 +10,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def run_benchmark(
-    script: str, *args: str, timeout: float = 300
+    script: str, *args: str, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`benchmarks/<script> <args>` run to its end: it must exit 0 without a traceback."""
     run = subprocess.run(
@@ -18,6 +18,7 @@ def run_benchmark(
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
         check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
