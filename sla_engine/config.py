@@ -116,11 +116,7 @@ class _ConfigParser(TableReader):
         return found
 
     def destination(self, key: str, raw: object) -> Destination:
-        table = self.table(key, raw)
-        self.unknown_keys(key, table, _DESTINATION_KEYS)
-        for required in ("name", "type"):
-            if required not in table:
-                raise self.error(key, dict(table), f"missing '{required}'")
+        table = self.keyed_table(key, raw, _DESTINATION_KEYS, ("name", "type"))
         name = self.string(f"{key}.name", table["name"])
         kind = table["type"]
         if kind not in DESTINATION_TYPES:

@@ -167,11 +167,7 @@ class _PolicyParser(TableReader):
         return value
 
     def rule(self, key: str, value: object) -> EscalationRule:
-        table = self.table(key, value)
-        self.unknown_keys(key, table, _RULE_KEYS)
-        for required in ("at", "to"):
-            if required not in table:
-                raise self.error(key, dict(table), f"missing '{required}'")
+        table = self.keyed_table(key, value, _RULE_KEYS, ("at", "to"))
         at = table["at"]
         try:
             parse_threshold(at)
@@ -193,11 +189,7 @@ class _PolicyParser(TableReader):
         return tuple(self.rule(f"{key}[{i}]", rule) for i, rule in enumerate(value))
 
     def repeat(self, key: str, value: object) -> RepeatRule:
-        table = self.table(key, value)
-        self.unknown_keys(key, table, _REPEAT_KEYS)
-        for required in ("every", "to"):
-            if required not in table:
-                raise self.error(key, dict(table), f"missing '{required}'")
+        table = self.keyed_table(key, value, _REPEAT_KEYS, ("every", "to"))
         during = table.get("during")
         return RepeatRule(
             every=self.duration(f"{key}.every", table["every"]),

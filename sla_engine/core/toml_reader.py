@@ -37,6 +37,17 @@ class TableReader:
             raise self.error(key, value, "expected a table")
         return value
 
+    def keyed_table(
+        self, key: str, value: object, allowed: Collection[str], required: Collection[str]
+    ) -> Mapping[str, object]:
+        """`value` as a table of only `allowed` keys that has every `required` one."""
+        table = self.table(key, value)
+        self.unknown_keys(key, table, allowed)
+        for name in required:
+            if name not in table:
+                raise self.error(key, dict(table), f"missing '{name}'")
+        return table
+
     def unknown_keys(self, key: str, table: Mapping[str, object], allowed: Collection[str]) -> None:
         for name in table:
             if name not in allowed:
