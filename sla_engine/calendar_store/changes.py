@@ -4,7 +4,8 @@ A new calendar is version 1, in force from the beginning of time. A version appe
 existing calendar is in force from `effective_from` (default: now); one before now must say
 `retroactive` (it rewrites answers from then on, which is its purpose), and none may start
 before the latest version. A file calendar is version 1 of its name. Every append queues a
-re-plan of the stored rows of the tickets on that calendar.
+re-plan of the stored rows of the tickets on that calendar, and moves the notifications held
+for that calendar (`during`) to its new next opening in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sla_engine.calendar_store.definitions import (
     parse_definition,
     read_file_definition,
 )
-from sla_engine.calendar_store.source import StoredCalendars
+from sla_engine.calendar_store.source import StoredCalendars, chain_versions
 from sla_engine.calendar_store.store import VersionRow
 from sla_engine.core.calendar import Calendar
 from sla_engine.core.calendar_file import find_calendar_file
@@ -117,6 +118,14 @@ def place_version(
             value=when.isoformat(),
         )
     return Placement(when, when < now)
+
+
+def _move_held(session: Session, name: str, now: datetime) -> None:
+    """Notifications held for NAME (`during`) wait for its next opening with the new version,
+    committed with it. Imported here: the escalation package is not needed to read calendars."""
+    from sla_engine.escalation.holds import move_held
+
+    move_held(session, name, lambda: chain_versions(store.versions_of(session, name)), now)
 
 
 @dataclass(frozen=True)
@@ -259,6 +268,7 @@ class CalendarChanges:
             store.add_replan(
                 session, name, version, placement.effective_from, placement.retroactive, now
             )
+            _move_held(session, name, now)
         return NewVersion(name, version, placement.effective_from, placement.retroactive), now
 
     def record_file(self, name: str, content: FileContent) -> int | None:
@@ -298,6 +308,7 @@ class CalendarChanges:
         )
         if version > 1:
             store.add_replan(session, name, version, effective_from, False, now)
+            _move_held(session, name, now)
         return version
 
     def versions(self, name: str) -> list[JsonObject]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +48,31 @@ def read_engine(engine: Engine) -> Engine:
         pool_size=1,
         max_overflow=4,
     )
+
+
+def compile_version(row: VersionRow) -> Calendar:
+    """One stored version on its own (the definition it stores)."""
+    spec = parse_definition(
+        row.definition, f"calendar {row.name!r} version {row.version}", title=row.name
+    )
+    return Calendar(spec, name=row.name)
+
+
+def chain_versions(
+    rows: Sequence[VersionRow], compile: Callable[[VersionRow], Calendar] = compile_version
+) -> Calendar:
+    """A calendar's versions (oldest first) as one calendar, each from its `effective_from`."""
+    # A version followed by one in force from the same instant is never in force.
+    kept = [
+        row
+        for index, row in enumerate(rows)
+        if index + 1 == len(rows) or rows[index + 1].effective_from != row.effective_from
+    ]
+    chain = compile(kept[0])
+    for row in kept[1:]:
+        assert row.effective_from is not None
+        chain = chain.with_version(row.effective_from, compile(row))
+    return chain
 
 
 class StoredCalendars:
@@ -124,12 +149,7 @@ class StoredCalendars:
         """One version on its own (the definition it stores)."""
         calendar = self._compiled.get(row.id)
         if calendar is None:
-            spec = parse_definition(
-                row.definition,
-                f"calendar {row.name!r} version {row.version}",
-                title=row.name,
-            )
-            calendar = Calendar(spec, name=row.name)
+            calendar = compile_version(row)
             with self._lock:
                 self._compiled[row.id] = calendar
         return calendar
@@ -145,17 +165,7 @@ class StoredCalendars:
     # -- internals --
 
     def _chain(self, name: str, rows: Sequence[VersionRow]) -> Calendar:
-        # A version followed by one in force from the same instant is never in force.
-        kept = [
-            row
-            for index, row in enumerate(rows)
-            if index + 1 == len(rows) or rows[index + 1].effective_from != row.effective_from
-        ]
-        chain = self.version_calendar(kept[0])
-        for row in kept[1:]:
-            assert row.effective_from is not None
-            chain = chain.with_version(row.effective_from, self.version_calendar(row))
-        return chain
+        return chain_versions(rows, self.version_calendar)
 
     def _refresh_if_due(self) -> None:
         now = time.monotonic()
