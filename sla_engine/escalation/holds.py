@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from sla_engine.core.business_calendar import BusinessCalendar
+from sla_engine.errors import CalendarError
 from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.escalation.planning import hold_until
 
@@ -63,12 +64,23 @@ def move_held(
 ) -> int:
     """Give every delivery held for `calendar` the hold of its new version; returns how many
     moved. `versions()` builds the calendar with every version, the new one included (called
-    only when something is held). The update is fenced on `queued` and `attempts = 0`: a row
-    a worker claimed meanwhile is left to it."""
+    only when something is held). A calendar with no opening ahead moves nothing (logged). The
+    update is fenced on `queued` and `attempts = 0`: a row a worker claimed meanwhile is left
+    to it."""
     ids = held_for(session, calendar, now)
     if not ids:
         return 0
-    until = hold_until(now, versions())
+    try:
+        until = hold_until(now, versions())
+    except CalendarError as exc:
+        # a version stored anyway (a calendar file is not checked for open time): keep holds
+        log.warning(
+            "calendar %s: %d held escalation deliveries keep their wait: %s",
+            calendar,
+            len(ids),
+            exc.message,
+        )
+        return 0
     d = EscalationDelivery
     result = cast(
         "sa.CursorResult[Any]",

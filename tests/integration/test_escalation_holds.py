@@ -209,3 +209,15 @@ def test_only_deliveries_held_for_the_changed_calendar_move(desk: Desk) -> None:
     desk.store.put("office", SUNDAY_EVENINGS)
     assert desk.not_before("G-1") == phx(6, 20)
     assert desk.not_before("G-2") == phx(7, 8)  # cancelled: left as it was
+
+
+def test_a_file_version_never_open_is_still_recorded_and_the_hold_stays(desk: Desk) -> None:
+    """A file edited to no hours at all is recorded (files are not checked for open time);
+    with no next opening to move to, the hold is left and the version still stored."""
+    desk.held()
+    desk.clock.now = phx(5, 11)
+    (desk.calendars / "office.toml").write_text(
+        'name = "office"\ntimezone = "America/Phoenix"\n\n[hours]\n'
+    )
+    assert desk.store.files.sync() == [("office", 2)]
+    assert desk.not_before() == phx(7, 8)
