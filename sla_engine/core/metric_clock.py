@@ -1,21 +1,30 @@
 """One metric cycle's clock: the budget accounting a ticket's replay keeps per metric.
 
-Mutable and private to a replay (:mod:`sla_engine.core.ticket_replay`). Its fields are plain
-instants and durations, so it can be saved as JSON and resumed exactly (:meth:`dump`,
+Mutable and private to a replay (:mod:`sla_engine.core.ticket_replay`). It computes in
+integer microseconds (instants since the epoch, durations), exactly, on the calendar's
+timeline; the instants it reports are the datetimes the calendar and the events gave, so the
+answers are those of datetime arithmetic. Saved as JSON and resumed exactly (:meth:`dump`,
 :meth:`load`): instants as UTC microseconds, durations as microseconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sla_engine.core.business_calendar import BusinessCalendar, CalendarLookup
-from sla_engine.core.clock_values import ZERO, MetricState, Status
+from sla_engine.core.calendar import Calendar
+from sla_engine.core.clock_values import MetricState, Status
 from sla_engine.core.policy_values import MetricPolicy, Policy
 from sla_engine.core.times import ONE_US, from_epoch_us, instant_us
+
+Arithmetic = tuple[
+    Callable[[int, int], int], Callable[[int, int], int], Callable[[int], datetime] | None
+]
+"""A calendar's ``add(start, duration)`` and ``elapsed(a, b)`` in microseconds, and the
+datetime its ``add`` answers for an instant in microseconds (None: call ``add`` itself)."""
 
 
 def optional_us(value: datetime | None) -> int | None:
@@ -28,13 +37,35 @@ def optional_instant(value: int | None) -> datetime | None:
     return None if value is None else from_epoch_us(value)
 
 
-@dataclass
+def arithmetic(cal: BusinessCalendar) -> Arithmetic:
+    """``cal``'s business arithmetic in microseconds: a `Calendar`'s own timeline and its
+    conversion of the timeline's answers (what its datetime methods compute with, so the
+    results are theirs), else through the datetime methods of the protocol."""
+    if isinstance(cal, Calendar):
+        return cal.timeline.add, cal.timeline.elapsed, cal._datetime
+
+    def add(start: int, duration: int) -> int:
+        return instant_us(cal.add(from_epoch_us(start), timedelta(microseconds=duration)))
+
+    def elapsed(a: int, b: int) -> int:
+        return cal.elapsed(from_epoch_us(a), from_epoch_us(b)) // ONE_US
+
+    return add, elapsed, None
+
+
+def _us(value: timedelta) -> int:
+    return value // ONE_US
+
+
+@dataclass(eq=False)
 class MetricClock:
     """Budget accounting of one metric cycle, possibly over several calendar segments.
 
-    Spent business time at t: ``spent_before + cal.elapsed(seg_start, t) - paused(t)``, where
+    Spent business time at t: ``spent_before + elapsed(seg_start, t) - paused(t)``, where
     ``spent_before`` is what earlier segments spent (negative: credit for pauses accrued before
-    a re-target). Breach and target instants freeze once passed while running.
+    a re-target). Breach and target instants freeze once passed while running. Fields ending
+    in ``_us`` are microseconds; ``seg_us``, ``started_us`` and ``origin_us`` are the
+    instants ``seg_start``, ``started_at`` and ``origin`` (kept as given, for the answers).
     """
 
     metric: str
@@ -44,125 +75,196 @@ class MetricClock:
     calendar_name: str
     cal: BusinessCalendar
     origin: datetime
+    origin_us: int
     started_at: datetime
+    started_us: int
     seg_start: datetime
-    spent_before: timedelta = ZERO
-    paused_seg: timedelta = ZERO
-    paused_total: timedelta = ZERO
-    pause_from: datetime | None = None
+    seg_us: int
+    spent_before_us: int = 0
+    paused_seg_us: int = 0
+    paused_total_us: int = 0
+    pause_us: int | None = None
     breached_at: datetime | None = None
+    breached_us: int | None = None
     target_passed_at: datetime | None = None
+    target_passed_us: int | None = None
     stopped_at: datetime | None = None
+    stopped_us: int | None = None
     outcome: Status | None = None
+
+    def __post_init__(self) -> None:
+        self._use(self.policy, self.cal)
+
+    def _use(self, policy: MetricPolicy, cal: BusinessCalendar) -> None:
+        """Measure against ``policy`` on ``cal`` (the cached deadlines are forgotten)."""
+        self.policy, self.cal = policy, cal
+        self._add, self._elapsed, self._datetime = arithmetic(cal)
+        self._breach = _us(policy.breach)
+        self._target = None if policy.target is None else _us(policy.target)
+        # deadline cache: (rest of the budget, its deadline) of the current segment
+        self._memo: dict[int, int] = {}
 
     @property
     def running(self) -> bool:
-        return self.stopped_at is None
+        return self.stopped_us is None
 
-    def paused_now(self, t: datetime) -> timedelta:
-        if self.pause_from is None or t <= self.pause_from:
-            return self.paused_seg
-        return self.paused_seg + self.cal.elapsed(self.pause_from, t)
+    # -- arithmetic in microseconds -------------------------------------------------------
 
-    def spent(self, t: datetime) -> timedelta:
-        t = max(t, self.seg_start)
-        return self.spent_before + self.cal.elapsed(self.seg_start, t) - self.paused_now(t)
+    def paused_now(self, t: int) -> int:
+        pause = self.pause_us
+        if pause is None or t <= pause:
+            return self.paused_seg_us
+        return self.paused_seg_us + self._elapsed(pause, t)
 
-    def deadline(self, budget: timedelta, t: datetime) -> datetime | None:
-        """When ``budget`` is spent if the clock runs unpaused from t (None: before this
-        segment)."""
-        rest = budget - self.spent_before + self.paused_now(max(t, self.seg_start))
-        if rest < ZERO:
+    def spent(self, t: int) -> int:
+        seg = self.seg_us
+        if t < seg:
+            t = seg
+        return self.spent_before_us + self._elapsed(seg, t) - self.paused_now(t)
+
+    def rest(self, budget: int, t: int) -> int:
+        """What is left of ``budget`` at t, counted from this segment's start."""
+        seg = self.seg_us
+        return budget - self.spent_before_us + self.paused_now(t if t > seg else seg)
+
+    def deadline(self, rest: int) -> int:
+        """When ``rest`` (>= 0) of business time from the segment's start is spent."""
+        memo = self._memo
+        found = memo.get(rest)
+        if found is None:
+            if len(memo) >= 8:  # a paused clock's rest grows: keep the cache small
+                memo.clear()
+            found = memo[rest] = self._add(self.seg_us, rest)
+        return found
+
+    def breach_us(self, t: int) -> int:
+        if self.breached_us is not None:
+            return self.breached_us
+        rest = self.rest(self._breach, t)
+        return self.seg_us if rest < 0 else self.deadline(rest)
+
+    def _instant(self, rest: int) -> datetime:
+        """The deadline of ``rest`` as the calendar answers it (or the segment's start)."""
+        if rest < 0:
+            return self.seg_start
+        if self._datetime is not None:
+            return self._datetime(self.deadline(rest))
+        return self.cal.add(self.seg_start, timedelta(microseconds=rest))
+
+    def breach_at(self, t: int) -> datetime:
+        if self.breached_at is not None:
+            return self.breached_at
+        return self._instant(self.rest(self._breach, t))
+
+    def target_at(self, t: int) -> datetime | None:
+        if self._target is None:
             return None
-        return self.cal.add(self.seg_start, rest)
+        if self.target_passed_at is not None:
+            return self.target_passed_at
+        return self._instant(self.rest(self._target, t))
 
-    def breach_at(self, t: datetime) -> datetime:
-        return self.breached_at or self.deadline(self.policy.breach, t) or self.seg_start
+    # -- the clock's life -----------------------------------------------------------------
 
-    def target_at(self, t: datetime) -> datetime | None:
-        if self.policy.target is None:
-            return None
-        return self.target_passed_at or self.deadline(self.policy.target, t) or self.seg_start
-
-    def advance(self, t: datetime) -> None:
+    def advance(self, t: int) -> None:
         """Freeze breach and target instants that lie before t."""
-        if not self.running:
+        if self.stopped_us is not None:
             return
-        if self.breached_at is None:
-            breach_at = self.breach_at(t)
-            if breach_at < t:
-                self.breached_at = breach_at
-        if self.policy.target is not None and self.target_passed_at is None:
-            target_at = self.target_at(t)
-            if target_at is not None and target_at < t:
-                self.target_passed_at = target_at
+        if self.breached_us is None:
+            rest = self.rest(self._breach, t)
+            at = self.seg_us if rest < 0 else self.deadline(rest)
+            if at < t:
+                self.breached_us, self.breached_at = at, self._instant(rest)
+        if self._target is not None and self.target_passed_us is None:
+            rest = self.rest(self._target, t)
+            at = self.seg_us if rest < 0 else self.deadline(rest)
+            if at < t:
+                self.target_passed_us, self.target_passed_at = at, self._instant(rest)
 
-    def pause(self, t: datetime) -> None:
-        if self.running and self.pause_from is None:
-            self.pause_from = t
+    def pause(self, t: int) -> None:
+        if self.stopped_us is None and self.pause_us is None:
+            self.pause_us = t
 
-    def resume(self, t: datetime) -> None:
-        if self.pause_from is None:
+    def resume(self, t: int) -> None:
+        pause = self.pause_us
+        if pause is None:
             return
-        if t > self.pause_from:
-            accrued = self.cal.elapsed(self.pause_from, t)
-            self.paused_seg += accrued
-            self.paused_total += accrued
-        self.pause_from = None
+        if t > pause:
+            accrued = self._elapsed(pause, t)
+            self.paused_seg_us += accrued
+            self.paused_total_us += accrued
+        self.pause_us = None
 
-    def stop(self, t: datetime, *, cancel: bool = False) -> None:
+    def stop(self, t: datetime, t_us: int, *, cancel: bool = False) -> None:
         """Stop at t: achieved when t <= breach_at, breached otherwise, or cancelled."""
-        if not self.running:
+        if self.stopped_us is not None:
             return
-        self.advance(t)
-        on_time = self.breached_at is None and t <= self.breach_at(t)
-        self.resume(t)
-        self.stopped_at = t
+        self.advance(t_us)
+        on_time = self.breached_us is None and t_us <= self.breach_us(t_us)
+        self.resume(t_us)
+        self.stopped_at, self.stopped_us = t, t_us
         self.outcome = "cancelled" if cancel else ("achieved" if on_time else "breached")
 
-    def switch_calendar(self, t: datetime, name: str, cal: BusinessCalendar) -> None:
+    def switch_calendar(self, t: datetime, t_us: int, name: str, cal: BusinessCalendar) -> None:
         """Run the rest of the budget on another calendar from t; what is spent stays spent."""
-        if not self.running or name == self.calendar_name:
+        if self.stopped_us is not None or name == self.calendar_name:
             return
-        paused = self.pause_from is not None
-        spent = self.spent(t)
-        self.resume(t)
-        self.spent_before = spent
-        self.seg_start = t
-        self.paused_seg = ZERO
-        self.calendar_name, self.cal = name, cal
+        paused = self.pause_us is not None
+        spent = self.spent(t_us)
+        self.resume(t_us)
+        self.spent_before_us = spent
+        self.seg_start, self.seg_us = t, t_us
+        self.paused_seg_us = 0
+        self.calendar_name = name
+        self._use(self.policy, cal)
         if paused:
-            self.pause_from = t
+            self.pause_us = t_us
 
     def retarget(
-        self, u: datetime, policy_name: str, policy: MetricPolicy, name: str, cal: BusinessCalendar
+        self,
+        u: datetime,
+        u_us: int,
+        policy_name: str,
+        policy: MetricPolicy,
+        name: str,
+        cal: BusinessCalendar,
     ) -> None:
         """Measure against ``policy`` from u: a new clock at u (``from_change``) or from the
         cycle's original start (``from_start``); accrued pause time is kept as credit."""
-        paused = self.pause_from is not None
-        self.resume(u)
-        start = u if policy.retarget == "from_change" else self.origin
-        self.policy_name, self.policy = policy_name, policy
-        self.calendar_name, self.cal = name, cal
+        paused = self.pause_us is not None
+        self.resume(u_us)
+        if policy.retarget == "from_change":
+            start, start_us = u, u_us
+        else:
+            start, start_us = self.origin, self.origin_us
+        self.policy_name, self.calendar_name = policy_name, name
+        self._use(policy, cal)
         self.started_at = self.seg_start = start
-        self.spent_before = -self.paused_total
-        self.paused_seg = ZERO
+        self.started_us = self.seg_us = start_us
+        self.spent_before_us = -self.paused_total_us
+        self.paused_seg_us = 0
         self.breached_at = self.target_passed_at = None
+        self.breached_us = self.target_passed_us = None
         if paused:
-            self.pause_from = u
-        self.advance(u)
+            self.pause_us = u_us
+        self.advance(u_us)
 
-    def snapshot(self, at: datetime) -> MetricState:
-        end = self.stopped_at if self.stopped_at is not None else at
-        breach_at = self.breach_at(end)
-        target_at = self.target_at(end)
-        spent = self.spent(end)
+    # -- answers ------------------------------------------------------------------------------
+
+    def snapshot(self, at: datetime, at_us: int) -> MetricState:
+        """The metric's state at ``at`` (after `advance` to it)."""
+        if self.stopped_at is not None and self.stopped_us is not None:
+            end, end_us = self.stopped_at, self.stopped_us
+        else:
+            end, end_us = at, at_us
+        breach_at = self.breach_at(end_us)
+        target_at = self.target_at(end_us)
+        spent = timedelta(microseconds=self.spent(end_us))
         status: Status
         if self.outcome is not None:
             status = self.outcome
-        elif self.breached_at is not None or at > breach_at:
+        elif self.breached_us is not None or at_us > self.breach_us(end_us):
             status = "breached"
-        elif self.pause_from is not None:
+        elif self.pause_us is not None:
             status = "paused"
         else:
             status = "active"
@@ -171,6 +273,9 @@ class MetricClock:
         def local(value: datetime) -> datetime:
             return value.astimezone(tz) if tz is not None else value
 
+        seg = self.seg_us
+        offset = self.spent_before_us - self.paused_now(end_us if end_us > seg else seg)
+        running = self.stopped_us is None
         return MetricState(
             metric=self.metric,
             status=status,
@@ -185,14 +290,17 @@ class MetricClock:
             calendar_remaining_s=(breach_at - end).total_seconds(),
             breach=self.policy.breach,
             target=self.policy.target,
-            running=self.running,
-            paused=self.running and self.pause_from is not None,
+            running=running,
+            paused=running and self.pause_us is not None,
             clock_start=local(self.seg_start),
-            budget_offset=self.spent_before - self.paused_now(max(end, self.seg_start)),
+            budget_offset=timedelta(microseconds=offset),
         )
 
     def copy(self) -> MetricClock:
-        return replace(self)
+        """An independent copy (the deadline cache is shared: its entries stay true)."""
+        twin = object.__new__(MetricClock)
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def dump(self) -> list[int | str | None]:
         """The clock as a JSON list (the calendar object itself is looked up again on load)."""
@@ -200,16 +308,16 @@ class MetricClock:
             self.cycle,
             self.policy_name,
             self.calendar_name,
-            instant_us(self.origin),
-            instant_us(self.started_at),
-            instant_us(self.seg_start),
-            self.spent_before // ONE_US,
-            self.paused_seg // ONE_US,
-            self.paused_total // ONE_US,
-            optional_us(self.pause_from),
-            optional_us(self.breached_at),
-            optional_us(self.target_passed_at),
-            optional_us(self.stopped_at),
+            self.origin_us,
+            self.started_us,
+            self.seg_us,
+            self.spent_before_us,
+            self.paused_seg_us,
+            self.paused_total_us,
+            self.pause_us,
+            self.breached_us,
+            self.target_passed_us,
+            self.stopped_us,
             self.outcome,
         ]
 
@@ -238,6 +346,14 @@ class MetricClock:
             stopped,
             outcome,
         ) = saved
+        seen: dict[int, datetime] = {}
+
+        def instant(us: int) -> datetime:  # one datetime per instant (they often repeat)
+            found = seen.get(us)
+            if found is None:
+                found = seen[us] = from_epoch_us(us)
+            return found
+
         return cls(
             metric=metric,
             cycle=cycle,
@@ -245,15 +361,21 @@ class MetricClock:
             policy=policies[policy_name].metrics[metric],
             calendar_name=calendar_name,
             cal=calendars(calendar_name),
-            origin=from_epoch_us(origin),
-            started_at=from_epoch_us(started),
-            seg_start=from_epoch_us(seg_start),
-            spent_before=timedelta(microseconds=spent),
-            paused_seg=timedelta(microseconds=paused_seg),
-            paused_total=timedelta(microseconds=paused_total),
-            pause_from=optional_instant(pause_from),
-            breached_at=optional_instant(breached),
-            target_passed_at=optional_instant(target_passed),
-            stopped_at=optional_instant(stopped),
-            outcome=cast(Status | None, outcome),
+            origin=instant(origin),
+            origin_us=origin,
+            started_at=instant(started),
+            started_us=started,
+            seg_start=instant(seg_start),
+            seg_us=seg_start,
+            spent_before_us=spent,
+            paused_seg_us=paused_seg,
+            paused_total_us=paused_total,
+            pause_us=pause_from,
+            breached_at=None if breached is None else instant(breached),
+            breached_us=breached,
+            target_passed_at=None if target_passed is None else instant(target_passed),
+            target_passed_us=target_passed,
+            stopped_at=None if stopped is None else instant(stopped),
+            stopped_us=stopped,
+            outcome=cast("Status | None", outcome),
         )

@@ -20,6 +20,7 @@ from sla_engine.core.business_calendar import BusinessCalendar, CalendarLookup
 from sla_engine.core.clock_values import Event, TicketState, TicketStatus
 from sla_engine.core.metric_clock import MetricClock, optional_instant, optional_us
 from sla_engine.core.policies import Policy
+from sla_engine.core.times import instant_us
 from sla_engine.errors import InputError
 
 CalendarLoader = CalendarLookup
@@ -59,6 +60,8 @@ class TicketReplay:
 
     ``ticket_calendar`` is the ticket's own calendar in force (None: the policy's calendars):
     it replaces the calendar of every metric whose policy does not set ``fixed_calendar``.
+    Instants travel as pairs: the datetime (kept for the answers) and its microseconds since
+    the epoch (what the clocks compute and compare with).
     """
 
     policies: Mapping[str, Policy]
@@ -70,6 +73,9 @@ class TicketReplay:
     first_response_at: datetime | None = None
     unanswered_since: datetime | None = None
     clocks: dict[str, MetricClock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.created_us = instant_us(self.created_at)
 
     @classmethod
     def begin(
@@ -95,8 +101,8 @@ class TicketReplay:
             created_at=created_at,
             ticket_calendar=ticket_calendar,
         )
-        replay.start("first_response", created_at)
-        replay.start("resolution", created_at)
+        replay.start("first_response", created_at, replay.created_us)
+        replay.start("resolution", created_at, replay.created_us)
         return replay
 
     # -- saving and resuming ------------------------------------------------------------------
@@ -143,12 +149,14 @@ class TicketReplay:
     def state(self, ticket_id: str, at: datetime) -> TicketState:
         """The ticket's state at ``at`` after the events applied so far (the replay itself is
         left as it was, so more events can follow)."""
-        until = max(at, self.created_at)
+        at_us = instant_us(at)
+        until = at_us if at_us > self.created_us else self.created_us
         snapshots = {}
         for name, clock in self.clocks.items():
-            copy = clock.copy()
-            copy.advance(until)
-            snapshots[name] = copy.snapshot(at)
+            if clock.stopped_us is None:
+                clock = clock.copy()
+                clock.advance(until)
+            snapshots[name] = clock.snapshot(at, at_us)
         return TicketState(
             ticket_id=ticket_id,
             policy=self.policy.name,
@@ -165,8 +173,9 @@ class TicketReplay:
             return self.ticket_calendar
         return self.policy.calendar_for(metric, self.first_response_at is not None)
 
-    def start(self, metric: str, t: datetime) -> None:
-        if metric not in self.policy.metrics:
+    def start(self, metric: str, t: datetime, us: int) -> None:
+        policy = self.policy.metrics.get(metric)
+        if policy is None:
             return
         previous = self.clocks.get(metric)
         if previous is not None and previous.running:
@@ -176,25 +185,28 @@ class TicketReplay:
             metric=metric,
             cycle=previous.cycle + 1 if previous else 1,
             policy_name=self.policy.name,
-            policy=self.policy.metrics[metric],
+            policy=policy,
             calendar_name=name,
             cal=self.calendars(name),
             origin=t,
+            origin_us=us,
             started_at=t,
+            started_us=us,
             seg_start=t,
+            seg_us=us,
         )
-        if self.status == "pending" and clock.policy.pausable:
-            clock.pause(t)
+        if self.status == "pending" and policy.pausable:
+            clock.pause(us)
         self.clocks[metric] = clock
 
     def running(self, metric: str) -> MetricClock | None:
         clock = self.clocks.get(metric)
         return clock if clock is not None and clock.running else None
 
-    def stop(self, metric: str, t: datetime, *, cancel: bool = False) -> None:
-        clock = self.running(metric)
+    def stop(self, metric: str, t: datetime, us: int) -> None:
+        clock = self.clocks.get(metric)
         if clock is not None:
-            clock.stop(t, cancel=cancel)
+            clock.stop(t, us)
 
     def should_run(self, metric: str) -> bool:
         if self.status not in ("open", "pending"):
@@ -205,30 +217,31 @@ class TicketReplay:
             return self.unanswered_since is not None
         return True
 
-    def pause_all(self, t: datetime) -> None:
+    def pause_all(self, us: int) -> None:
         for clock in self.clocks.values():
             if clock.running and clock.policy.pausable:
-                clock.pause(t)
+                clock.pause(us)
 
-    def resume_all(self, t: datetime) -> None:
+    def resume_all(self, us: int) -> None:
         for clock in self.clocks.values():
-            clock.resume(t)
+            clock.resume(us)
 
-    def follow_calendars(self, t: datetime) -> None:
+    def follow_calendars(self, t: datetime, us: int) -> None:
         """Run each running metric on the calendar it should use now; spent stays spent."""
         for metric, clock in self.clocks.items():
             if clock.running and metric in self.policy.metrics:
                 name = self.calendar_name(metric)
-                clock.switch_calendar(t, name, self.calendars(name))
+                if name != clock.calendar_name:
+                    clock.switch_calendar(t, us, name, self.calendars(name))
 
-    def first_response(self, t: datetime) -> None:
+    def first_response(self, t: datetime, us: int) -> None:
         """Record the first response and move the other metrics to the after-calendar."""
         if self.first_response_at is not None:
             return
         self.first_response_at = t
-        self.follow_calendars(t)
+        self.follow_calendars(t, us)
 
-    def change_policy(self, name: object, u: datetime) -> None:
+    def change_policy(self, name: object, u: datetime, us: int) -> None:
         new = self.policies.get(name) if isinstance(name, str) else None
         if new is None or new.name == self.policy.name:
             return
@@ -237,101 +250,107 @@ class TicketReplay:
             if not clock.running:
                 continue
             if metric not in new.metrics:
-                clock.stop(u, cancel=True)
+                clock.stop(u, us, cancel=True)
                 continue
             calendar = self.calendar_name(metric)
-            clock.retarget(u, new.name, new.metrics[metric], calendar, self.calendars(calendar))
+            clock.retarget(u, us, new.name, new.metrics[metric], calendar, self.calendars(calendar))
             if self.status == "pending" and clock.policy.pausable:
-                clock.pause(u)
+                clock.pause(us)
             elif not clock.policy.pausable:
-                clock.resume(u)
+                clock.resume(us)
         for metric in new.metrics:
             if self.running(metric) is None and self.should_run(metric):
-                self.start(metric, u)
+                self.start(metric, u, us)
 
-    def change_calendar(self, name: object, u: datetime) -> None:
+    def change_calendar(self, name: object, u: datetime, us: int) -> None:
         """The ticket moves to calendar ``name`` (None: back to the policy's calendars)."""
         if name is not None and not isinstance(name, str):
             return
         if name == self.ticket_calendar:
             return
         self.ticket_calendar = name
-        self.follow_calendars(u)
+        self.follow_calendars(u, us)
 
     # -- events -------------------------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
         """Apply the next event in replay order (one dated before creation counts then)."""
+        self.step(event.type, event.occurred_at, event.data)
+
+    def step(self, kind: str, occurred_at: datetime, data: object) -> None:
+        """`apply` of an event given by its fields (``data``: its JSON object)."""
         if self.status == "closed":
             return
-        t = max(event.occurred_at, self.created_at)
+        us = instant_us(occurred_at)
+        if us < self.created_us:
+            occurred_at, us = self.created_at, self.created_us
         for clock in self.clocks.values():
-            clock.advance(t)
-        handler = _HANDLERS.get(event.type)
+            if clock.stopped_us is None:
+                clock.advance(us)
+        handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(self, event, t)
+            handler(self, data if isinstance(data, Mapping) else _NO_DATA, occurred_at, us)
 
-    def on_agent_reply(self, event: Event, t: datetime) -> None:
-        self.stop("first_response", t)
-        self.stop("next_response", t)
+    def on_agent_reply(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+        self.stop("first_response", t, us)
+        self.stop("next_response", t, us)
         self.unanswered_since = None
-        self.first_response(t)
+        self.first_response(t, us)
 
-    def on_customer_reply(self, event: Event, t: datetime) -> None:
+    def on_customer_reply(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
         if self.status == "solved":
             return
         if self.status == "pending":
             self.status = "open"
-            self.resume_all(t)
+            self.resume_all(us)
         if self.first_response_at is not None and self.unanswered_since is None:
             self.unanswered_since = t
-            self.start("next_response", t)
+            self.start("next_response", t, us)
 
-    def on_pending(self, event: Event, t: datetime) -> None:
+    def on_pending(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
         if self.status == "open":
             self.status = "pending"
-            self.pause_all(t)
+            self.pause_all(us)
 
-    def on_open(self, event: Event, t: datetime) -> None:
+    def on_open(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
         if self.status == "pending":
             self.status = "open"
-            self.resume_all(t)
+            self.resume_all(us)
 
-    def on_solved(self, event: Event, t: datetime) -> None:
+    def on_solved(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
         if self.status not in ("open", "pending"):
             return
-        self.finish(t)
+        self.finish(t, us)
         self.status = "solved"
 
-    def on_closed(self, event: Event, t: datetime) -> None:
-        self.finish(t)
+    def on_closed(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+        self.finish(t, us)
         self.status = "closed"
 
-    def finish(self, t: datetime) -> None:
-        for metric in list(self.clocks):
-            self.stop(metric, t)
+    def finish(self, t: datetime, us: int) -> None:
+        for clock in self.clocks.values():
+            clock.stop(t, us)
         self.unanswered_since = None
-        self.first_response(t)
+        self.first_response(t, us)
 
-    def on_reopened(self, event: Event, t: datetime) -> None:
+    def on_reopened(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
         if self.status != "solved":
             return
         self.status = "open"
-        self.start("resolution", t)
+        self.start("resolution", t, us)
 
-    def on_policy_changed(self, event: Event, t: datetime) -> None:
-        data = event.data if isinstance(event.data, Mapping) else {}
-        self.change_policy(data.get("policy"), t)
+    def on_policy_changed(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+        self.change_policy(data.get("policy"), t, us)
 
-    def on_not_an_emergency(self, event: Event, t: datetime) -> None:
-        self.change_policy("standard", t)
+    def on_not_an_emergency(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+        self.change_policy("standard", t, us)
 
-    def on_calendar_changed(self, event: Event, t: datetime) -> None:
-        data = event.data if isinstance(event.data, Mapping) else {}
-        self.change_calendar(data.get("calendar"), t)
+    def on_calendar_changed(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+        self.change_calendar(data.get("calendar"), t, us)
 
 
-_HANDLERS: dict[str, Callable[[TicketReplay, Event, datetime], None]] = {
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
+_HANDLERS: dict[str, Callable[[TicketReplay, Mapping[str, Any], datetime, int], None]] = {
     "agent_reply": TicketReplay.on_agent_reply,
     "customer_reply": TicketReplay.on_customer_reply,
     "pending": TicketReplay.on_pending,

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sla_engine.core.calendar import Calendar
 from sla_engine.core.calendar_source import CalendarSource
@@ -30,6 +31,17 @@ from sla_engine.core.ticket_replay import TicketReplay
 from sla_engine.json_types import JsonObject
 
 FORMAT = 1
+
+
+class EventRow(Protocol):
+    """What the replay reads of an event (a log row or a :class:`Event`)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def data(self) -> object: ...
 
 
 class TrackedCalendars:
@@ -74,9 +86,10 @@ class SavedClock:
             "replay": self.replay.dump(),
         }
 
-    def apply(self, event: Event) -> None:
-        """Apply the next event in replay order (a :class:`~sla_engine.core.clock.Event`)."""
-        self.replay.apply(event)
+    def apply(self, event: Event | EventRow) -> None:
+        """Apply the next event in replay order: a :class:`~sla_engine.core.clock.Event` or a
+        row of the log (read as is: no event object is built for it)."""
+        self.replay.step(event.type, event.occurred_at, event.data)
         self.applied += 1
         self.last = event.occurred_at
 

@@ -101,7 +101,7 @@ class TicketClocks:
             return clock.replay.state(ticket.id, at)
         base, position = self._base(session, ticket, at)
         for row in store.events_after(session, ticket.id, position, until=at):
-            base.apply(clock_event(row))
+            base.apply(row)
         return base.replay.state(ticket.id, at)
 
     def replay_rows(self, ticket: ClockTicket, rows: list[StoredEvent]) -> SavedClock:
@@ -135,7 +135,7 @@ class TicketClocks:
         if clock is None:
             return self.rebuild(session, ticket)
         if clock.last is None or row.occurred_at >= clock.last:
-            clock.apply(clock_event(row))
+            clock.apply(row)
             self._maybe_checkpoint(session, ticket.id, clock, (row.occurred_at, row.seq))
             return clock
         base = checkpoints.checkpoint_before(session, ticket.id, row.occurred_at)
@@ -183,7 +183,7 @@ class TicketClocks:
         """Apply ``rows`` (in replay order) to ``clock``; the checkpoints due on the way."""
         taken = []
         for row in rows:
-            clock.apply(clock_event(row))
+            clock.apply(row)
             if clock.applied % self.every == 0:
                 taken.append(Checkpoint((row.occurred_at, row.seq), self.to_json(clock)))
         return taken
