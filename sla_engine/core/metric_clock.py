@@ -151,11 +151,6 @@ class MetricClock:
             return self._datetime(self.deadline(rest))
         return self.cal.add(self.seg_start, timedelta(microseconds=rest))
 
-    def breach_at(self, t: int) -> datetime:
-        if self.breached_at is not None:
-            return self.breached_at
-        return self._instant(self.rest(self._breach, t))
-
     def target_at(self, t: int) -> datetime | None:
         if self._target is None:
             return None
@@ -256,44 +251,53 @@ class MetricClock:
             end, end_us = self.stopped_at, self.stopped_us
         else:
             end, end_us = at, at_us
-        breach_at = self.breach_at(end_us)
+        seg = self.seg_us
+        paused = self.paused_now(end_us if end_us > seg else seg)
+        if self.breached_at is not None:
+            breach_at, breach_us = self.breached_at, self.breached_us or 0
+        else:
+            rest = self._breach - self.spent_before_us + paused
+            breach_us = seg if rest < 0 else self.deadline(rest)
+            breach_at = self._instant(rest)
         target_at = self.target_at(end_us)
         spent = timedelta(microseconds=self.spent(end_us))
         status: Status
         if self.outcome is not None:
             status = self.outcome
-        elif self.breached_us is not None or at_us > self.breach_us(end_us):
+        elif self.breached_us is not None or at_us > breach_us:
             status = "breached"
         elif self.pause_us is not None:
             status = "paused"
         else:
             status = "active"
         tz = getattr(self.cal, "tz", None)
-
-        def local(value: datetime) -> datetime:
-            return value.astimezone(tz) if tz is not None else value
-
-        seg = self.seg_us
-        offset = self.spent_before_us - self.paused_now(end_us if end_us > seg else seg)
+        remaining = (breach_at - end).total_seconds()  # before the answer's zone is set
+        stopped_at, started_at, clock_start = self.stopped_at, self.started_at, self.seg_start
+        if tz is not None:  # answered in the calendar's zone
+            breach_at = breach_at.astimezone(tz)
+            target_at = None if target_at is None else target_at.astimezone(tz)
+            stopped_at = None if stopped_at is None else stopped_at.astimezone(tz)
+            started_at, clock_start = started_at.astimezone(tz), clock_start.astimezone(tz)
         running = self.stopped_us is None
+        policy = self.policy
         return MetricState(
             metric=self.metric,
             status=status,
             cycle=self.cycle,
             calendar=self.calendar_name,
-            started_at=local(self.started_at),
-            target_at=None if target_at is None else local(target_at),
-            breach_at=local(breach_at),
-            stopped_at=None if self.stopped_at is None else local(self.stopped_at),
+            started_at=started_at,
+            target_at=target_at,
+            breach_at=breach_at,
+            stopped_at=stopped_at,
             business_elapsed_s=spent.total_seconds(),
-            business_remaining_s=(self.policy.breach - spent).total_seconds(),
-            calendar_remaining_s=(breach_at - end).total_seconds(),
-            breach=self.policy.breach,
-            target=self.policy.target,
+            business_remaining_s=(policy.breach - spent).total_seconds(),
+            calendar_remaining_s=remaining,
+            breach=policy.breach,
+            target=policy.target,
             running=running,
             paused=running and self.pause_us is not None,
-            clock_start=local(self.seg_start),
-            budget_offset=timedelta(microseconds=offset),
+            clock_start=clock_start,
+            budget_offset=timedelta(microseconds=self.spent_before_us - paused),
         )
 
     def copy(self) -> MetricClock:
