@@ -26,7 +26,7 @@ from sla_engine.calendar_store.definitions import (
     parse_definition,
     read_file_definition,
 )
-from sla_engine.calendar_store.source import StoredCalendars, chain_versions
+from sla_engine.calendar_store.source import StoredCalendars, chain_versions, compile_version
 from sla_engine.calendar_store.store import VersionRow
 from sla_engine.core.calendar import Calendar
 from sla_engine.core.calendar_file import find_calendar_file
@@ -120,12 +120,23 @@ def place_version(
     return Placement(when, when < now)
 
 
-def _move_held(session: Session, name: str, now: datetime) -> None:
+def _move_held(session: Session, name: str, now: datetime, source: StoredCalendars | None) -> None:
     """Notifications held for NAME (`during`) wait for its next opening with the new version,
-    committed with it. Imported here: the escalation package is not needed to read calendars."""
+    committed with it. Versions stored before come compiled from `source`'s cache; those of
+    this transaction (created `now`) are compiled here, their ids not final until the commit.
+    Imported here: the escalation package is not needed to read calendars."""
     from sla_engine.escalation.holds import move_held
 
-    move_held(session, name, lambda: chain_versions(store.versions_of(session, name)), now)
+    def versions() -> Calendar:
+        rows = store.versions_of(session, name)
+        if source is None:
+            return chain_versions(rows)
+        return chain_versions(
+            rows,
+            lambda r: compile_version(r) if r.created_at >= now else source.version_calendar(r),
+        )
+
+    move_held(session, name, versions, now)
 
 
 @dataclass(frozen=True)
@@ -268,7 +279,7 @@ class CalendarChanges:
             store.add_replan(
                 session, name, version, placement.effective_from, placement.retroactive, now
             )
-            _move_held(session, name, now)
+            _move_held(session, name, now, self.source)
         return NewVersion(name, version, placement.effective_from, placement.retroactive), now
 
     def record_file(self, name: str, content: FileContent) -> int | None:
@@ -308,7 +319,7 @@ class CalendarChanges:
         )
         if version > 1:
             store.add_replan(session, name, version, effective_from, False, now)
-            _move_held(session, name, now)
+            _move_held(session, name, now, self.source)
         return version
 
     def versions(self, name: str) -> list[JsonObject]:
