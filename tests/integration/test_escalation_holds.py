@@ -221,3 +221,10 @@ def test_a_file_version_never_open_is_still_recorded_and_the_hold_stays(desk: De
     )
     assert desk.store.files.sync() == [("office", 2)]
     assert desk.not_before() == phx(7, 8)
+
+
+def test_a_retroactive_version_moves_the_hold_as_one_effective_now(desk: Desk) -> None:
+    desk.held()
+    desk.clock.now = phx(5, 11)
+    desk.store.put("office", SUNDAY_EVENINGS, effective_from=phx(5, 9), retroactive=True)
+    assert desk.not_before() == phx(6, 20)
