@@ -28,6 +28,7 @@ from sla_engine.escalation.timer_rows import (
     move,
     replan,
     skip,
+    utc,
 )
 
 
@@ -137,7 +138,8 @@ def _write_plan(
         if history and item.due_at <= now:
             skip(row, now)
             continue
-        soonest = item.due_at if soonest is None else min(soonest, item.due_at)
+        due = utc(item.due_at)  # a plain instant: the minimum is taken in C
+        soonest = due if soonest is None else min(soonest, due)
     return soonest
 
 

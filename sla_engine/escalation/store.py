@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from sla_engine.escalation.models import DestinationState, EscalationDelivery, EscalationTimer
 from sla_engine.escalation.planning import PlannedTimer, Target
-from sla_engine.storage.bulk_update import update_rows
+from sla_engine.storage.bulk_update import one_of, update_rows
 from sla_engine.storage.upsert import insert_ignoring_duplicates
 
 FINISHED_TIMER_STATUSES = ("fired", "skipped", "cancelled")
@@ -41,12 +41,17 @@ _PLANNED_COLUMNS = (
 _READ_COLUMNS = ("id", "ticket_id", "metric", "cycle", "threshold", *_PLANNED_COLUMNS)
 _INSERT_COLUMNS = (*_READ_COLUMNS[1:], "created_at", "updated_at")
 _FIRST_PLANNED = len(_READ_COLUMNS) - len(_PLANNED_COLUMNS)
-_TIMERS_OF_TICKETS = (
-    sa.select(*(TIMERS.c[name] for name in _READ_COLUMNS))
-    .where(TIMERS.c.ticket_id.in_(sa.bindparam("ticket_ids", expanding=True)))
-    .order_by(TIMERS.c.id)
-    .with_for_update()
-)
+
+
+@lru_cache(maxsize=8)
+def _timers_of_tickets(dialect: sa.Dialect) -> sa.Select[Any]:
+    return (
+        sa.select(*(TIMERS.c[name] for name in _READ_COLUMNS))
+        .where(one_of(TIMERS.c.ticket_id, "ticket_ids", dialect))
+        .order_by(TIMERS.c.id)
+        .with_for_update()
+    )
+
 
 # Every timer row of a ticket, locked, in id order (one query per ticket write).
 _TIMERS_OF_TICKET = (
@@ -99,7 +104,7 @@ def timers_of_ticket(
 class TimerRow:
     """A timer row as plain values: what the batch path (`EscalationTimerHook.on_states`)
     reads, changes and writes back with a few statements instead of ORM objects. ``id`` is
-    None for a row not yet inserted; `changed()` compares with the values as read."""
+    None for a row not yet inserted; `changed_columns()` compares with the values as read."""
 
     id: int | None = None
     ticket_id: str
@@ -121,11 +126,14 @@ class TimerRow:
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
 
-    def changed(self) -> bool:
-        return self._read is not None and self._read != self._planned()
-
-    def _planned(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in _PLANNED_COLUMNS)
+    def changed_columns(self) -> tuple[str, ...]:
+        """The planned columns whose value differs from the row as read (none for a new row)."""
+        read = self._read or ()
+        return tuple(
+            name
+            for name, old in zip(_PLANNED_COLUMNS, read, strict=False)
+            if getattr(self, name) != old
+        )
 
 
 def timer_rows_of_tickets(session: Session, ticket_ids: Sequence[str]) -> dict[str, list[TimerRow]]:
@@ -134,7 +142,8 @@ def timer_rows_of_tickets(session: Session, ticket_ids: Sequence[str]) -> dict[s
     rows: dict[str, list[TimerRow]] = {ticket_id: [] for ticket_id in ticket_ids}
     if not rows:
         return rows
-    found = session.connection().execute(_TIMERS_OF_TICKETS, {"ticket_ids": list(rows)})
+    conn = session.connection()
+    found = conn.execute(_timers_of_tickets(conn.dialect), {"ticket_ids": list(rows)}).all()
     for values in found:
         row = TimerRow(**dict(zip(_READ_COLUMNS, values, strict=True)))
         row._read = tuple(values[_FIRST_PLANNED:])
@@ -160,16 +169,22 @@ def expire_timers(session: Session, ticket_ids: set[str]) -> None:
 
 
 def write_timer_rows(
-    session: Session, added: Sequence[TimerRow], changed: Sequence[TimerRow], removed: Sequence[int]
+    session: Session, added: Sequence[TimerRow], kept: Sequence[TimerRow], removed: Sequence[int]
 ) -> None:
-    """Insert `added`, write back `changed` (by id) and delete the rows `removed`: one
-    statement each (executemany)."""
+    """Insert `added`, write back the columns of `kept` that changed (by id; a row unchanged
+    is skipped) and delete the rows `removed`: one statement each (executemany), the update
+    one per set of changed columns (a re-plan moves `due_at`, `breach_at`, `generation`)."""
     conn = session.connection()
     if removed:
         conn.execute(sa.delete(TIMERS).where(TIMERS.c.id.in_(list(removed))))
-    if changed:
-        columns = ("id", "updated_at", *_PLANNED_COLUMNS)
-        update_rows(conn, TIMERS, columns, [[getattr(r, c) for c in columns] for r in changed])
+    groups: dict[tuple[str, ...], list[list[object]]] = {}
+    for row in kept:
+        changed = row.changed_columns()
+        if changed:
+            values = [row.id, row.updated_at, *(getattr(row, name) for name in changed)]
+            groups.setdefault(changed, []).append(values)
+    for changed, rows in groups.items():
+        update_rows(conn, TIMERS, ("id", "updated_at", *changed), rows)
     if added:
         conn.execute(
             sa.insert(TIMERS),

@@ -79,8 +79,8 @@ def planned_values(
     """The columns of a timer row that follow its plan (instants as plain UTC datetimes, as
     the rows read back: they compare with them in C, not through the calendar's own type)."""
     return {
-        "due_at": _utc(item.due_at),
-        "breach_at": _utc(metric_state.breach_at),
+        "due_at": utc(item.due_at),
+        "breach_at": utc(metric_state.breach_at),
         "targets": store.targets_json(item),
         "policy": policy,
         "calendar": metric_state.calendar,
@@ -90,9 +90,9 @@ def planned_values(
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _utc(instant: datetime) -> datetime:
+def utc(instant: datetime) -> datetime:
     """The same instant as a plain `datetime` in UTC (exact: aware subtraction uses the
-    offsets, the fold included)."""
+    offsets, the fold included), which compares in C."""
     return _EPOCH + (instant - _EPOCH)
 
 

@@ -102,7 +102,8 @@ class EscalationTimerHook:
     ) -> None:
         """`on_state` for many tickets (each at most once): their timer rows read with one
         query as plain rows, planned exactly as `on_state` plans them, and written back with
-        one INSERT, one UPDATE and one DELETE (executemany) for all. ORM copies of timer rows
+        one INSERT, one DELETE and an UPDATE of the columns that changed (executemany) for
+        all; unchanged rows are not written. ORM copies of timer rows
         in the session are flushed before and expired after (an import's new tickets)."""
         if not self.enabled or not items:
             return
@@ -114,13 +115,8 @@ class EscalationTimerHook:
         for _, state in items:
             due = self._sync_ticket(session, state, found[state.ticket_id], writes, now)
             soonest = _earliest(soonest, due)
-        changed = [
-            row
-            for rows in found.values()
-            for row in rows
-            if row.id not in writes.removed and row.changed()
-        ]
-        store.write_timer_rows(session, writes.added, changed, sorted(writes.removed))
+        kept = [row for rows in found.values() for row in rows if row.id not in writes.removed]
+        store.write_timer_rows(session, writes.added, kept, sorted(writes.removed))
         store.expire_timers(session, set(ids))
         self._wake_after_commit(session, soonest, now)
 

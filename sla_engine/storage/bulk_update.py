@@ -6,9 +6,11 @@ round trip for the whole batch, where an executemany runs the statement once per
 rows are encoded by `json.dumps` (in C); arrays, which the driver dumps value by value in
 Python, cost the client more than the statement saved. SQLite gets an executemany of a plain
 statement (its rows cost little, there is no server in between), the values put through the
-columns' bind processors, without SQLAlchemy's per-row parameter handling. The values are
-those the columns' types take: aware datetimes (a `UTCDateTime` column is `timestamptz` on
-PostgreSQL, which keeps the instant whatever the zone given), JSON values as Python objects.
+columns' bind processors, without SQLAlchemy's per-row parameter handling (a `UTCDateTime`
+becomes its stored text in one step, not three; a run of one value, such as `now` in every
+row, is converted once). The values are those the columns' types take: aware datetimes (a
+`UTCDateTime` column is `timestamptz` on PostgreSQL, which keeps the instant whatever the
+zone given), JSON values as Python objects.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+
+from sla_engine.storage.types import UTCDateTime
 
 Processor = Callable[[Any], Any] | None
 
@@ -53,10 +57,20 @@ def update_rows(
         return
     by_column = list(zip(*rows, strict=True))
     bound = [
-        by_column[i] if process is None else list(map(process, by_column[i]))
+        by_column[i] if process is None else _processed(process, by_column[i])
         for i, process in statement.bound
     ]
     conn.exec_driver_sql(statement.sql, list(zip(*bound, strict=True)))
+
+
+def one_of(column: sa.ColumnElement[Any], name: str, dialect: sa.Dialect) -> sa.ColumnElement[bool]:
+    """``column`` is one of the list given as parameter ``name``. On PostgreSQL one array
+    parameter (``= ANY(...)``, planned as the ``IN`` list is): a list of a batch's 200
+    placeholders made psycopg parse the statement anew on every run (it keeps only short
+    ones), which cost more than the query. Elsewhere an expanding ``IN``."""
+    if dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=sa.ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
 
 
 @lru_cache(maxsize=64)
@@ -101,7 +115,40 @@ def _impl(column_type: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
 
 
 def _processor(column_type: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Processor:
+    if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
+        return sqlite_utc_text
     return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """What a `UTCDateTime` column stores on SQLite for `value` (the text SQLAlchemy's own
+    processors write: UTC, microseconds always), in one step; a naive value is refused."""
+    if value is None:
+        return None
+    try:
+        since = value - _EPOCH  # exact, the offset (and fold) included
+    except TypeError:
+        raise ValueError("naive datetime given to a UTCDateTime column") from None
+    return (_NAIVE_EPOCH + since).isoformat(" ", "microseconds")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+_NOTHING = object()
+
+
+def _processed(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """`process` over `values`, once per run of the same object (`now`, None)."""
+    done: list[Any] = []
+    last: Any = _NOTHING
+    out: Any = None
+    for value in values:
+        if value is not last:
+            last, out = value, process(value)
+        done.append(out)
+    return done
 
 
 def _json_value(value: Any) -> Any:

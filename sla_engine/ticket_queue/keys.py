@@ -26,6 +26,7 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session
 
 from sla_engine.core.clock import Event, TicketState
+from sla_engine.core.times import EPOCH
 from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.models import NO_BREACH, PAUSED, Ticket, TicketQueueCalendar
 from sla_engine.tickets import TicketCreate
@@ -55,12 +56,14 @@ class QueueKeys:
 
 
 def queue_keys(state: TicketState) -> QueueKeys:
-    """The ticket's queue keys for `state` (pure)."""
+    """The ticket's queue keys for `state` (pure). The key is a plain UTC `datetime` (the
+    same instant as the metric's): it compares with the stored one in C, where a calendar's
+    own instant type compares in Python."""
     running = [m for m in state.metrics.values() if m.running]
     ticking = [m.breach_at for m in running if m.status != "paused"]
     key = min(ticking, default=PAUSED if running else NO_BREACH)
     return QueueKeys(
-        queue_breach_at=key,
+        queue_breach_at=EPOCH + (key - EPOCH),
         stopped_late=any(not m.running and m.status == "breached" for m in state.metrics.values()),
         calendars=frozenset(m.calendar for m in running),
     )

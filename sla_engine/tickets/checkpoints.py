@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
+from sla_engine.storage.bulk_update import one_of
 from sla_engine.storage.models import TicketCheckpoint
 
 CHECKPOINTS_TABLE = cast(Table, TicketCheckpoint.__table__)
@@ -55,8 +56,8 @@ def drop_checkpoints(session: Session, ticket_id: str, after: Position | None) -
 
 def drop_all(session: Session, ticket_ids: Collection[str]) -> None:
     """Forget every checkpoint of these tickets (one statement)."""
-    table = CHECKPOINTS_TABLE.c
-    session.execute(delete(CHECKPOINTS_TABLE).where(table.ticket_id.in_(list(ticket_ids))))
+    where = one_of(CHECKPOINTS_TABLE.c.ticket_id, "ids", session.connection().dialect)
+    session.execute(delete(CHECKPOINTS_TABLE).where(where), {"ids": list(ticket_ids)})
 
 
 def add_checkpoints(session: Session, ticket_id: str, checkpoints: Sequence[Checkpoint]) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_
+from sqlalchemy import Select, Table, bindparam, delete, insert, select, tuple_
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from sla_engine.core.clock import TicketState
 from sla_engine.core.metric_clock import optional_us
-from sla_engine.storage.bulk_update import update_rows
+from sla_engine.storage.bulk_update import one_of, update_rows
 from sla_engine.storage.models import TicketMetric
 
 METRIC_FIELDS = (  # the columns of a metric row the clock derives
@@ -32,9 +34,12 @@ Encoded = dict[str, list[Any]]
 
 _COLUMNS = (METRICS_TABLE.c.metric, *(METRICS_TABLE.c[name] for name in METRIC_FIELDS))
 _METRICS_OF_TICKET = select(*_COLUMNS).where(METRICS_TABLE.c.ticket_id == bindparam("ticket_id"))
-_METRICS_OF_TICKETS = select(METRICS_TABLE.c.ticket_id, *_COLUMNS).where(
-    METRICS_TABLE.c.ticket_id.in_(bindparam("ids", expanding=True))
-)
+
+
+@lru_cache(maxsize=8)
+def _metrics_of_tickets(dialect: Dialect) -> Select[Any]:
+    table = METRICS_TABLE.c
+    return select(table.ticket_id, *_COLUMNS).where(one_of(table.ticket_id, "ids", dialect))
 
 
 def metric_values(state: TicketState) -> dict[str, dict[str, Any]]:
@@ -76,7 +81,8 @@ def encoded_metric_rows(values: Mapping[str, Mapping[Any, Any]]) -> Encoded:
 def stored_rows(session: Session, ticket_ids: Collection[str]) -> dict[str, Encoded]:
     """The stored metric rows of several tickets (one query)."""
     found: dict[str, Encoded] = {ticket_id: {} for ticket_id in ticket_ids}
-    rows = session.connection().execute(_METRICS_OF_TICKETS, {"ids": list(ticket_ids)})
+    conn = session.connection()
+    rows = conn.execute(_metrics_of_tickets(conn.dialect), {"ids": list(ticket_ids)}).all()
     for ticket_id, metric, *values in rows:
         found[ticket_id][metric] = _encoded(values)
     return found

@@ -52,9 +52,11 @@ def refresh_many(
     written = metric_rows.store_many(
         session, [(ticket_id, states[ticket_id], stored[ticket_id]) for ticket_id in ids], now
     )
+    dialect = session.connection().dialect.name
     for item in loaded:
         ticket, state = item.ticket, states[item.ticket.id]
         ticket.clock_state = clocks.to_json(replays[ticket.id], written[ticket.id])
+        store.keep_same_clock(item, dialect)
         ticket.status = state.status
         ticket.current_policy = state.policy
         ticket.calendar = state.calendar
