@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from operator import attrgetter
 
 from sla_engine.core.business_calendar import BusinessCalendar
 from sla_engine.core.clock_values import (
@@ -86,10 +87,17 @@ def replay_order(events: Iterable[Event], at: datetime | None = None) -> list[Ev
     """The events that count, in replay order: first arrival of each event_id, occurred by
     ``at``, sorted by ``(occurred_at, seq)``."""
     first: dict[str, Event] = {}
-    for event in sorted(events, key=lambda e: e.seq):
+    for event in sorted(events, key=_SEQ):
         first.setdefault(event.event_id, event)
-    kept = [e for e in first.values() if at is None or e.occurred_at <= at]
-    return sorted(kept, key=lambda e: (e.occurred_at, e.seq))
+    kept = (
+        list(first.values()) if at is None else [e for e in first.values() if e.occurred_at <= at]
+    )
+    kept.sort(key=_REPLAY_KEY)
+    return kept
+
+
+_SEQ = attrgetter("seq")
+_REPLAY_KEY = attrgetter("occurred_at", "seq")
 
 
 def _default_loader(name: str) -> BusinessCalendar:

@@ -84,6 +84,19 @@ class MetricState:
         return body
 
 
+_METRIC_FIELDS = frozenset(MetricState.__dataclass_fields__)
+
+
+def metric_state(**fields: Any) -> MetricState:
+    """``MetricState(**fields)`` with every field given, built without the frozen class's
+    per-field ``object.__setattr__`` (the clock answers one per metric and ticket)."""
+    if fields.keys() != _METRIC_FIELDS:
+        return MetricState(**fields)  # a missing or unknown field: the usual TypeError
+    state = object.__new__(MetricState)
+    state.__dict__.update(fields)
+    return state
+
+
 @dataclass(frozen=True)
 class TicketState:
     """A ticket's SLA state at an instant: the policy in force and each metric's last cycle.

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from sla_engine.core.business_calendar import BusinessCalendar, CalendarLookup
 from sla_engine.core.calendar import Calendar
-from sla_engine.core.clock_values import MetricState, Status
+from sla_engine.core.clock_values import MetricState, Status, metric_state
 from sla_engine.core.policy_values import MetricPolicy, Policy
 from sla_engine.core.times import ONE_US, from_epoch_us, instant_us
 
@@ -280,7 +280,7 @@ class MetricClock:
             started_at, clock_start = started_at.astimezone(tz), clock_start.astimezone(tz)
         running = self.stopped_us is None
         policy = self.policy
-        return MetricState(
+        return metric_state(
             metric=self.metric,
             status=status,
             cycle=self.cycle,

@@ -289,15 +289,15 @@ class TicketReplay:
                 clock.advance(us)
         handler = _HANDLERS.get(kind)
         if handler is not None:
-            handler(self, data if isinstance(data, Mapping) else _NO_DATA, occurred_at, us)
+            handler(self, data, occurred_at, us)
 
-    def on_agent_reply(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_agent_reply(self, data: object, t: datetime, us: int) -> None:
         self.stop("first_response", t, us)
         self.stop("next_response", t, us)
         self.unanswered_since = None
         self.first_response(t, us)
 
-    def on_customer_reply(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_customer_reply(self, data: object, t: datetime, us: int) -> None:
         if self.status == "solved":
             return
         if self.status == "pending":
@@ -307,23 +307,23 @@ class TicketReplay:
             self.unanswered_since = t
             self.start("next_response", t, us)
 
-    def on_pending(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_pending(self, data: object, t: datetime, us: int) -> None:
         if self.status == "open":
             self.status = "pending"
             self.pause_all(us)
 
-    def on_open(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_open(self, data: object, t: datetime, us: int) -> None:
         if self.status == "pending":
             self.status = "open"
             self.resume_all(us)
 
-    def on_solved(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_solved(self, data: object, t: datetime, us: int) -> None:
         if self.status not in ("open", "pending"):
             return
         self.finish(t, us)
         self.status = "solved"
 
-    def on_closed(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_closed(self, data: object, t: datetime, us: int) -> None:
         self.finish(t, us)
         self.status = "closed"
 
@@ -333,24 +333,28 @@ class TicketReplay:
         self.unanswered_since = None
         self.first_response(t, us)
 
-    def on_reopened(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_reopened(self, data: object, t: datetime, us: int) -> None:
         if self.status != "solved":
             return
         self.status = "open"
         self.start("resolution", t, us)
 
-    def on_policy_changed(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
-        self.change_policy(data.get("policy"), t, us)
+    def on_policy_changed(self, data: object, t: datetime, us: int) -> None:
+        self.change_policy(_field(data, "policy"), t, us)
 
-    def on_not_an_emergency(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
+    def on_not_an_emergency(self, data: object, t: datetime, us: int) -> None:
         self.change_policy("standard", t, us)
 
-    def on_calendar_changed(self, data: Mapping[str, Any], t: datetime, us: int) -> None:
-        self.change_calendar(data.get("calendar"), t, us)
+    def on_calendar_changed(self, data: object, t: datetime, us: int) -> None:
+        self.change_calendar(_field(data, "calendar"), t, us)
 
 
-_NO_DATA: Mapping[str, Any] = MappingProxyType({})
-_HANDLERS: dict[str, Callable[[TicketReplay, Mapping[str, Any], datetime, int], None]] = {
+def _field(data: object, name: str) -> object:
+    """``data[name]`` of an event's data (None when absent or the data is no object)."""
+    return data.get(name) if isinstance(data, Mapping) else None
+
+
+_HANDLERS: dict[str, Callable[[TicketReplay, object, datetime, int], None]] = {
     "agent_reply": TicketReplay.on_agent_reply,
     "customer_reply": TicketReplay.on_customer_reply,
     "pending": TicketReplay.on_pending,

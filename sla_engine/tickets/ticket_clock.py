@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ from sla_engine.tickets.store import StoredEvent, clock_event
 CHECKPOINT_EVERY = 64
 """Events between two checkpoints: a late event replays at most this many plus those dated
 after it; each checkpoint is one row of about a kilobyte."""
+_REPLAY_KEY = attrgetter("occurred_at", "seq")
 
 
 class ClockTicket(Protocol):
@@ -113,7 +115,7 @@ class TicketClocks:
     ) -> tuple[SavedClock, list[Checkpoint]]:
         """The whole replay of ``rows`` (the ticket's log) and its checkpoints, in memory."""
         clock = self.begin(ticket)
-        ordered = sorted(rows, key=lambda r: (r.occurred_at, r.seq))
+        ordered = sorted(rows, key=_REPLAY_KEY)
         return clock, self._apply(ticket, clock, ordered)
 
     def state_from_rows(

@@ -5,13 +5,16 @@ applied as its event would be."""
 from __future__ import annotations
 
 import json
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 
 from sla_engine.core.calendar import Calendar, load_calendar
 from sla_engine.core.clock import Event, evaluate
+from sla_engine.core.clock_values import MetricState, metric_state
 from sla_engine.core.ticket_replay import TicketReplay
 from sla_engine.tickets.saved_clock import SavedClock, TrackedCalendars
 from sla_engine.tickets.store import StoredEvent
@@ -140,3 +143,20 @@ class _Files:
 
     def revision(self, name: str) -> int:
         return 0
+
+
+def test_a_metric_state_built_fast_is_the_dataclass_itself(calendars: dict[str, Calendar]) -> None:
+    state = evaluate(
+        "T-1", "full", berlin(23, 8), LOG, POLICIES, berlin(26, 12), calendars=load_calendar
+    )
+    for metric in state.metrics.values():
+        fields = {name: getattr(metric, name) for name in MetricState.__dataclass_fields__}
+        again = MetricState(**fields)
+        built = metric_state(**fields)
+        assert built == again and hash(built) == hash(again) and repr(built) == repr(again)
+        with pytest.raises(FrozenInstanceError):
+            built.status = "active"  # type: ignore[misc]
+    fields.pop("paused")  # a field left out takes its default, as in the constructor
+    assert metric_state(**fields).paused is False
+    with pytest.raises(TypeError, match="late"):
+        metric_state(**fields, late=True)
