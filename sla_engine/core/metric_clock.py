@@ -350,14 +350,9 @@ class MetricClock:
             stopped,
             outcome,
         ) = saved
-        seen: dict[int, datetime] = {}
-
-        def instant(us: int) -> datetime:  # one datetime per instant (they often repeat)
-            found = seen.get(us)
-            if found is None:
-                found = seen[us] = from_epoch_us(us)
-            return found
-
+        origin_at = from_epoch_us(origin)  # the three are often one instant: one datetime
+        started_at = origin_at if started == origin else from_epoch_us(started)
+        seg_at = started_at if seg_start == started else from_epoch_us(seg_start)
         return cls(
             metric=metric,
             cycle=cycle,
@@ -365,21 +360,21 @@ class MetricClock:
             policy=policies[policy_name].metrics[metric],
             calendar_name=calendar_name,
             cal=calendars(calendar_name),
-            origin=instant(origin),
+            origin=origin_at,
             origin_us=origin,
-            started_at=instant(started),
+            started_at=started_at,
             started_us=started,
-            seg_start=instant(seg_start),
+            seg_start=seg_at,
             seg_us=seg_start,
             spent_before_us=spent,
             paused_seg_us=paused_seg,
             paused_total_us=paused_total,
             pause_us=pause_from,
-            breached_at=None if breached is None else instant(breached),
+            breached_at=optional_instant(breached),
             breached_us=breached,
-            target_passed_at=None if target_passed is None else instant(target_passed),
+            target_passed_at=optional_instant(target_passed),
             target_passed_us=target_passed,
-            stopped_at=None if stopped is None else instant(stopped),
+            stopped_at=optional_instant(stopped),
             stopped_us=stopped,
             outcome=cast("Status | None", outcome),
         )
