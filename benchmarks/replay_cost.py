@@ -132,7 +132,16 @@ def measures(clocks: TicketClocks) -> dict[str, Callable[[], object]]:
     def plain() -> object:
         return [clock_event(r) for r in rows]
 
-    return {"whole": whole, "one_event": one_event, "replan": replan, "plain": plain}
+    def text() -> object:  # the JSON part of one_event alone
+        return json.dumps(json.loads(saved_text))
+
+    return {
+        "whole": whole,
+        "one_event": one_event,
+        "replan": replan,
+        "plain": plain,
+        "json": text,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -142,7 +151,7 @@ def main(argv: list[str]) -> int:
     config = load_config(None, env={}, database_url="sqlite://")
     clocks = TicketClocks(config.policies, TwoVersions())
     calls = measures(clocks)
-    repeats = {"whole": 2000, "one_event": 2000, "replan": 10, "plain": 20000}
+    repeats = {"whole": 2000, "one_event": 2000, "replan": 10, "plain": 20000, "json": 20000}
     best = {
         name: min(cpu(calls[name], repeats[name]) for _ in range(args.rounds)) for name in calls
     }
@@ -151,6 +160,7 @@ def main(argv: list[str]) -> int:
     print(f"  whole log of {n} events: {best['whole']:7.1f} us ({best['whole'] / n:5.1f} us/event)")
     print(f"  ceiling (plain loop):    {best['plain']:7.1f} us ({best['plain'] / n:5.1f} us/event)")
     print(f"  resume + 1 event + JSON: {best['one_event']:7.1f} us")
+    print(f"    of which JSON text:    {best['json']:7.1f} us (json.loads + json.dumps)")
     rate = 200 / (best["replan"] / 1e6)
     print(f"  re-plan replay:          {rate:9,.0f} tickets/s ({best['replan'] / 200:.1f} us each)")
     return 0
