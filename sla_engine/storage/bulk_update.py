@@ -16,6 +16,7 @@ zone given), JSON values as Python objects.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,11 +30,26 @@ from sla_engine.storage.types import UTCDateTime
 Processor = Callable[[Any], Any] | None
 
 
+class JsonText(str):
+    """A JSON column's value given as its JSON text (encoded already, e.g. to compare it with
+    the stored one): `update_rows` writes the text as it is, instead of encoding again."""
+
+
 @dataclass(frozen=True)
 class _Statement:
     sql: str
     bound: tuple[tuple[int, Processor], ...]
     """SQLite: each parameter's place in a row and the column type's bind processor."""
+    json_columns: tuple[str, ...] = ()
+    """PostgreSQL: the JSON columns set (whose values may be `JsonText`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    index: int  # of the text in the row set's list of `JsonText` values
+
+
+_RAW_MARK = re.compile(r'"\\u0000raw:(\d+)\\u0000"')
 
 
 def update_rows(
@@ -52,7 +68,15 @@ def update_rows(
     statement = _statement(table, tuple(columns), keys, conn.dialect)
     if conn.dialect.name == "postgresql":
         objects = [dict(zip(columns, row, strict=True)) for row in rows]
+        texts: list[str] = []
+        for name in statement.json_columns:
+            for item in objects:
+                if isinstance(item[name], JsonText):
+                    texts.append(item[name])
+                    item[name] = _Raw(len(texts) - 1)
         text = json.dumps(objects, default=_json_value, allow_nan=False, separators=(",", ":"))
+        if texts:  # each JSON text in place of its marker
+            text = _RAW_MARK.sub(lambda found: texts[int(found[1])], text)
         conn.exec_driver_sql(statement.sql, {"rows": text})
         return
     by_column = list(zip(*rows, strict=True))
@@ -96,6 +120,7 @@ def _statement(
                 f"FROM json_to_recordset(CAST(%(rows)s AS json)) AS v({fields}) WHERE {where}"
             ),
             bound=(),
+            json_columns=tuple(c for c in columns[keys:] if isinstance(table.c[c].type, sa.JSON)),
         )
     sets = ", ".join(f"{name} = ?" for name in rest)
     where = " AND ".join(f"{name} = ?" for name in key)
@@ -117,7 +142,19 @@ def _impl(column_type: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
 def _processor(column_type: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Processor:
     if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
         return sqlite_utc_text
-    return column_type.dialect_impl(dialect).bind_processor(dialect)
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if isinstance(column_type, sa.JSON) and process is not None:
+        return _json_processor(process)
+    return process
+
+
+def _json_processor(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's processor that passes `JsonText` through as it is."""
+
+    def encoded(value: Any) -> Any:
+        return value if isinstance(value, JsonText) else process(value)
+
+    return encoded
 
 
 def sqlite_utc_text(value: datetime | None) -> str | None:
@@ -154,6 +191,8 @@ def _processed(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any
 def _json_value(value: Any) -> Any:
     """A value `json.dumps` does not take itself: an aware datetime, as ISO 8601 text with
     its offset (which PostgreSQL reads back as the same instant)."""
+    if isinstance(value, _Raw):  # a `JsonText`, put back in place of this marker
+        return f"\x00raw:{value.index}\x00"
     if isinstance(value, datetime):
         if value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} given to update_rows")

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.util import identity_key
 
 from sla_engine.core.clock import Event
-from sla_engine.storage.bulk_update import one_of, update_rows
+from sla_engine.storage.bulk_update import JsonText, one_of, update_rows
 from sla_engine.storage.models import Ticket, TicketEvent
 from sla_engine.tickets.checkpoints import Checkpoint as Checkpoint  # re-exported
 from sla_engine.tickets.checkpoints import Position
@@ -118,6 +118,9 @@ class LoadedTicket:
 
     ticket: Ticket
     stored: dict[str, object]
+    clock_text: str | None = None
+    """The new saved clock's JSON text where a re-plan compared it (`keep_same_clock`) and
+    found it changed: written as it is, not encoded again."""
 
 
 def find_ticket(session: Session, ticket_id: str, *, lock: bool = False) -> LoadedTicket | None:
@@ -166,15 +169,17 @@ def keep_same_clock(loaded: LoadedTicket, dialect: str) -> None:
     The text is compared as this service writes it on ``dialect`` (a batch's JSON on
     PostgreSQL is compact); a clock stored in another spelling is just written again."""
     new = loaded.ticket.clock_state
-    old = loaded.stored.get("clock_state")
-    if isinstance(old, str) and _json_text(new, dialect) == old:
+    text = (_COMPACT if dialect == "postgresql" else _SPACED).encode(new)
+    if text == loaded.stored.get("clock_state"):
         loaded.stored["clock_state"] = new
+    else:
+        loaded.clock_text = text
 
 
-def _json_text(value: object, dialect: str) -> str:
-    if dialect == "postgresql":
-        return json.dumps(value, separators=(",", ":"))
-    return json.dumps(value)
+# a JSON column's text as written: by the JSON type (SQLite), inside `update_rows`' compact
+# JSON (PostgreSQL)
+_SPACED = json.JSONEncoder()
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def save_ticket(session: Session, loaded: LoadedTicket) -> None:
@@ -190,7 +195,11 @@ def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
         changed = _changed(ticket, stored)
         if not changed:
             continue
-        groups.setdefault(tuple(sorted(changed)), []).append({"b_id": ticket.id, **changed})
+        row = {"b_id": ticket.id, **changed}
+        if loaded.clock_text is not None and "clock_state" in changed:
+            row["clock_state"] = JsonText(loaded.clock_text)
+        loaded.clock_text = None
+        groups.setdefault(tuple(sorted(changed)), []).append(row)
         stored.update(changed)
         if len(session.identity_map) == 0:
             continue
@@ -198,7 +207,9 @@ def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
         if cached is not None:  # an ORM copy loaded by the caller: read it again when used
             session.expire(cached)
     for columns, rows in groups.items():
-        if len(rows) > 1:  # on PostgreSQL one statement over arrays, not one per row
+        # several rows: on PostgreSQL one statement over them all, not one per row; a clock
+        # given as its JSON text goes there too (`update_rows` writes it as it is)
+        if len(rows) > 1 or isinstance(rows[0].get("clock_state"), JsonText):
             values = [[row["b_id"], *(row[name] for name in columns)] for row in rows]
             update_rows(session.connection(), TICKETS_TABLE, ("id", *columns), values)
         else:

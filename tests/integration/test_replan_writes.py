@@ -20,7 +20,8 @@ from sqlalchemy.dialects import sqlite
 
 from sla_engine.composition import Services
 from sla_engine.core.zoned_instant import ZonedInstant
-from sla_engine.storage.bulk_update import sqlite_utc_text
+from sla_engine.storage.bulk_update import JsonText, sqlite_utc_text, update_rows
+from sla_engine.storage.db import make_engine
 from sla_engine.storage.types import UTCDateTime
 from tests.integration.test_replan_batches import MORNINGS, NOW, START, build, open_tickets
 from tests.support.calendars import Clock
@@ -173,3 +174,40 @@ def test_sqlite_text_refuses_a_naive_datetime() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         sqlite_utc_text(datetime(2026, 12, 2, 12, 0))
     assert sqlite_utc_text(None) is None
+
+
+def test_update_rows_writes_json_text_as_it_is(db_url: str) -> None:
+    """A `JsonText` value is stored as that very text (not encoded as a JSON string); other
+    values of the column are encoded as usual."""
+    meta = sa.MetaData()
+    table = sa.Table(
+        "json_rows",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("doc", sa.JSON, nullable=True),
+        sa.Column("at", UTCDateTime, nullable=True),
+    )
+    engine = make_engine(db_url)
+    text = '{"a": [1, 2.5, "x"], "b": {"c": null}}'
+    try:
+        meta.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(table), [{"id": n, "doc": {}, "at": None} for n in (1, 2, 3)])
+            update_rows(
+                conn,
+                table,
+                ("id", "doc", "at"),
+                [(1, JsonText(text), NOW), (2, {"d": [True]}, NOW)],
+            )
+            update_rows(conn, table, ("id", "doc"), [(3, JsonText("[]"))])
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.id, sa.cast(table.c.doc, sa.Text), table.c.at).order_by("id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert rows[0][1] == text
+    assert json.loads(rows[1][1]) == {"d": [True]}
+    assert rows[2][1] == "[]"
+    assert rows[0][2] == rows[1][2] == NOW
+    assert rows[2][2] is None
