@@ -11,11 +11,13 @@ Memory stays flat: one chunk of lines, the run's grant counters and the accounts
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +36,8 @@ from sla_engine.tickets import TicketService
 from sla_engine.tickets.store import is_transient
 
 CHUNK_LINES = 5_000
+GC_THRESHOLDS = (50_000, 50, 100)
+"""The collector's thresholds during a run (Python's are 700, 10, 10)."""
 _FINGERPRINT_BYTES = 1 << 16
 _ATTEMPTS = 3
 
@@ -121,7 +125,7 @@ class Importer:
         run_counts = Counts()
         rejects = _RejectsFile(rejects_path(source), run.rejects_bytes, fresh=resumed_at is None)
         try:
-            with source.open("rb") as handle:
+            with _bulk_collector(), source.open("rb") as handle:
                 if resumed_at is not None:
                     self._recount(handle, run.next_offset, writer)
                 handle.seek(run.next_offset)
@@ -267,6 +271,27 @@ class Importer:
                 "wait for it to end (a rerun then resumes where it stopped)",
                 field="FILE",
             )
+
+
+@contextmanager
+def _bulk_collector() -> Iterator[None]:
+    """The cyclic collector tuned for a run: what exists before it is frozen (never scanned
+    again) and collections come less often. A chunk makes hundreds of thousands of
+    short-lived objects, nearly all freed by reference counting; with Python's thresholds
+    the collector took about a tenth of a run's CPU (measured: 1,484 young, 135 middle
+    and 12 full collections for 100,000 events). The caller's settings come back after."""
+    thresholds = gc.get_threshold()
+    freeze = gc.get_freeze_count() == 0  # a process that froze its own start-up keeps it
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if freeze:
+            gc.unfreeze()
 
 
 def _chunks(

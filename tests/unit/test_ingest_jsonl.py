@@ -171,3 +171,27 @@ def test_exported_instants_keep_the_expiry_of_their_credit(instant: datetime, mi
     text = instant_text(instant, expiry)
     assert datetime.fromisoformat(text) == instant
     assert expiry_of(datetime.fromisoformat(text)) == expiry
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "1900-01-01T00:30:00+01:00",  # 1899-12-31T23:30Z: before the range
+        "1900-01-01T00:30:00-01:00",
+        "1901-06-01T00:00:00Z",
+        "2998-06-01T00:00:00Z",
+        "2999-12-31T22:30:00-01:00",
+        "2999-12-31T23:30:00-01:00",  # 3000-01-01T00:30Z: after it
+    ],
+)
+def test_instants_near_the_range_ends_read_as_the_models_read_them(instant: str) -> None:
+    text = _event(occurred_at=instant)
+    try:
+        slow: object = _slow(text)
+    except LineError as exc:
+        slow = exc.message
+    try:
+        fast: object = parse_line(text)
+    except LineError as exc:
+        fast = exc.message
+    assert fast == slow
