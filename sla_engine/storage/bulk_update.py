@@ -42,6 +42,8 @@ class _Statement:
     """SQLite: each parameter's place in a row and the column type's bind processor."""
     json_columns: tuple[str, ...] = ()
     """PostgreSQL: the JSON columns set (whose values may be `JsonText`)."""
+    instants: tuple[int, ...] = ()
+    """PostgreSQL: the places of the `UTCDateTime` columns in a row (sent as ISO text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,11 @@ def update_rows(
         return
     statement = _statement(table, tuple(columns), keys, conn.dialect)
     if conn.dialect.name == "postgresql":
+        if statement.instants:  # as text before encoding: a run of one value (now) once
+            by_column = list(zip(*rows, strict=True))
+            for i in statement.instants:
+                by_column[i] = tuple(_processed(_instant_text, by_column[i]))
+            rows = list(zip(*by_column, strict=True))
         objects = [dict(zip(columns, row, strict=True)) for row in rows]
         texts: list[str] = []
         for name in statement.json_columns:
@@ -121,6 +128,9 @@ def _statement(
             ),
             bound=(),
             json_columns=tuple(c for c in columns[keys:] if isinstance(table.c[c].type, sa.JSON)),
+            instants=tuple(
+                i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)
+            ),
         )
     sets = ", ".join(f"{name} = ?" for name in rest)
     where = " AND ".join(f"{name} = ?" for name in key)
@@ -186,6 +196,12 @@ def _processed(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any
             last, out = value, process(value)
         done.append(out)
     return done
+
+
+def _instant_text(value: Any) -> Any:
+    """A `UTCDateTime` column's value as `json.dumps` would send it (a datetime as
+    `_json_value` makes it, anything else as it is)."""
+    return _json_value(value) if isinstance(value, datetime) else value
 
 
 def _json_value(value: Any) -> Any:
