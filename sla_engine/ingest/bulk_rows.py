@@ -38,8 +38,10 @@ def _sqlite_instants() -> Callable[[datetime | None], str | None]:
             return None
         if value is last[0]:
             return str(last[1])
-        if value.tzinfo is UTC:  # most are (the clock's instants): one call, not three
+        if value.tzinfo is UTC:  # the clock's instants: one call, not three
             text = value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+        elif (offset := value.utcoffset()) is not None:  # what `astimezone(UTC)` computes
+            text = (value.replace(tzinfo=None) - offset).isoformat(" ", "microseconds")
         else:
             text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         last[:] = [value, text]
