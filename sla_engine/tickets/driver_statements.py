@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy.engine.interfaces import DBAPICursor, DBAPIModule
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeEngine
@@ -58,7 +58,7 @@ class DriverStatement:
             if compiled.results is None:
                 compiled.results = self._result_processors(connection.dialect, cursor)
         except connection.dialect.loaded_dbapi.Error as error:
-            raise self._wrapped(connection.dialect, compiled, params, error) from error
+            raise self._wrapped(connection, compiled, params, error, cursor) from error
         finally:
             cursor.close()
         if row is None:
@@ -121,8 +121,9 @@ class DriverStatement:
             else:
                 cursor.execute(compiled.sql, bound[0])
         except dialect.loaded_dbapi.Error as error:
+            wrapped = self._wrapped(connection, compiled, bound, error, cursor)
             cursor.close()
-            raise self._wrapped(dialect, compiled, bound, error) from error
+            raise wrapped from error
         return cursor
 
     @staticmethod
@@ -137,11 +138,25 @@ class DriverStatement:
 
     @staticmethod
     def _wrapped(
-        dialect: Dialect,
+        connection: Connection,
         compiled: _Compiled,
         params: Mapping[str, Any] | Sequence[Bound],
         error: Exception,
+        cursor: DBAPICursor,
     ) -> exc.StatementError:
-        return exc.DBAPIError.instance(
-            compiled.sql, params, error, dialect.loaded_dbapi.Error, dialect=dialect
+        """The driver's error as SQLAlchemy raises it; a lost connection is invalidated (the
+        pool replaces it) and flagged `connection_invalidated`, as SQLAlchemy does."""
+        dialect = connection.dialect
+        dbapi_connection = connection.connection.dbapi_connection
+        lost = dialect.is_disconnect(cast(DBAPIModule.Error, error), dbapi_connection, cursor)
+        wrapped = exc.DBAPIError.instance(
+            compiled.sql,
+            params,
+            error,
+            dialect.loaded_dbapi.Error,
+            dialect=dialect,
+            connection_invalidated=lost,
         )
+        if lost:
+            connection.invalidate(error)
+        return wrapped

@@ -9,7 +9,8 @@ transaction: one that raises rolls the whole request back.
 
 An event write in order costs a fixed handful of statements whatever the log's length: the
 ticket lock (with its saved clock), the event insert (which also detects a repeated
-event_id), the metric rows (written only where they changed), the ticket row. An event write
+event_id; on PostgreSQL one statement with the lock, `event_insert`), the metric rows
+(written only where they changed), the ticket row. An event write
 that loses a race to another transaction (a unique key taken first, a deadlock) is rolled back
 and replayed from the start, so concurrent clients never see it as a server error.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,7 @@ from sla_engine.core.times import require_aware, utcnow
 from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
 from sla_engine.json_types import JsonObject
 from sla_engine.storage.models import Ticket
-from sla_engine.tickets import metric_rows, store
+from sla_engine.tickets import event_insert, metric_rows, store
 from sla_engine.tickets.recent_calendars import RecentCalendars
 from sla_engine.tickets.refresh import refresh_many
 from sla_engine.tickets.requests import (
@@ -117,13 +118,20 @@ class TicketService:
         check_event_request(req, self.config.policies)
         for attempt in (1, 2, 3):
             now = self.clock()
+            committing = False
             try:
                 with self.sessionmaker() as session, session.begin():
-                    return self._append_event(session, ticket_id, req, now)
+                    answer = self._append_event(session, ticket_id, req, now)
+                    committing = True
+                return answer
             except (IntegrityError, OperationalError) as exc:
-                # A concurrent transaction won a race (a row it inserted first, a deadlock):
-                # everything was rolled back, so the request is replayed from the start.
-                if attempt == 3 or not is_transient(exc):
+                # A concurrent transaction won a race (a row it inserted first, a deadlock),
+                # or the pooled connection had been ended by the server (pooled connections
+                # in use are not pinged): everything was rolled back, so the request is
+                # replayed from the start. A connection lost during COMMIT is not retried
+                # (whether the event was stored is unknown).
+                lost = exc.connection_invalidated and not committing
+                if attempt == 3 or not (lost or is_transient(exc)):
                     raise
         raise AssertionError("unreachable")
 
@@ -194,7 +202,7 @@ class TicketService:
         self, session: Session, ticket_id: str, req: EventCreate, now: datetime
     ) -> JsonObject:
         """`add_event_in_session` for a request already checked."""
-        loaded = self._find(session, ticket_id, lock=True)
+        loaded, row = self._lock_and_insert(session, ticket_id, req, now)
         ticket = loaded.ticket
         if req.occurred_at < ticket.created_at:
             stored = store.find_event(session, ticket.id, req.event_id)
@@ -206,11 +214,12 @@ class TicketService:
                 field="occurred_at",
                 value=req.occurred_at.isoformat(),
             )
-        if req.type == "calendar_changed" and req.data.get("calendar") is not None:
-            self.check_calendar(req.data["calendar"])
-        row = store.insert_new_event(
-            session, ticket.id, req.event_id, req.type, req.occurred_at, req.data, now
-        )
+        if row is False:
+            if req.type == "calendar_changed" and req.data.get("calendar") is not None:
+                self.check_calendar(req.data["calendar"])
+            row = store.insert_new_event(
+                session, ticket.id, req.event_id, req.type, req.occurred_at, req.data, now
+            )
         if row is None:
             stored = store.find_event(session, ticket.id, req.event_id)
             assert stored is not None
@@ -220,6 +229,21 @@ class TicketService:
         clock = self.clocks.after_event(session, ticket, row)
         state = self._store(session, loaded, clock, now)
         return self._event_answer(ticket, row, state, duplicate=False)
+
+    def _lock_and_insert(
+        self, session: Session, ticket_id: str, req: EventCreate, now: datetime
+    ) -> tuple[LoadedTicket, StoredEvent | Literal[False] | None]:
+        """The ticket, locked, and the event: inserted in the same statement on PostgreSQL
+        (None: not inserted, see `event_insert`), else not tried yet (False). A calendar
+        change naming a calendar takes the two statements: its calendar is checked first."""
+        if req.type == "calendar_changed" or not event_insert.combined(session):
+            return self._find(session, ticket_id, lock=True), False
+        found = event_insert.lock_and_insert(
+            session, ticket_id, req.event_id, req.type, req.occurred_at, req.data, now
+        )
+        if found is None:
+            raise NotFound(f"no ticket {ticket_id!r}", field="ticket_id", value=ticket_id)
+        return found
 
     def refresh_in_session(self, session: Session, ticket_id: str, now: datetime) -> TicketState:
         """`refresh` inside `session`'s transaction (idempotent)."""
