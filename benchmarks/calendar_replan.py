@@ -13,8 +13,9 @@ it: same policy, same created_at). Then the team's hours are cut from 08:00-17:0
   (the job's default); a sample of tickets is then checked against a fresh replay;
 - lag: with `sla-engine serve --workers 2` and one `sla-engine worker` running, a version is
   PUT over HTTP; the time until every answer of both server processes shows the new hours,
-  and until the stored rows of all N tickets follow (the job run by whichever process
-  leases it).
+  and until the stored rows of all N tickets follow (a large job is split into slices, which
+  the three processes work at once), as tickets/s, with the CPU the processes and the
+  database backends spent meanwhile.
 
 Default N is 5,000 (`make bench`); `--full` is 100,000.
 """
@@ -250,6 +251,9 @@ def measure_lag(url: str, tickets: int) -> dict[str, Any]:
     port = free_port()
     env = {**os.environ}
     env.pop("SLA_ENGINE_CALENDARS", None)
+    # the processes run this checkout's code, not the one the environment installed
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     common = ["--config", str(config_file), "--database-url", url]
     procs = [
         subprocess.Popen(
@@ -264,6 +268,7 @@ def measure_lag(url: str, tickets: int) -> dict[str, Any]:
     ]
     base = f"http://127.0.0.1:{port}"
     monday = "2027-01-04"
+    cpu = ProcessCpu(url, [proc.pid for proc in procs])
     window = {"from": f"{monday}T00:00:00-07:00", "to": f"{monday}T23:59:00-07:00"}
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
@@ -277,6 +282,7 @@ def measure_lag(url: str, tickets: int) -> dict[str, Any]:
                 },
             )
             put_done = time.perf_counter()
+            cpu.start()
             assert answer.status_code == 201, answer.text
             new_seen = None
             streak = 0
@@ -294,6 +300,7 @@ def measure_lag(url: str, tickets: int) -> dict[str, Any]:
                     streak, new_seen = 0, None
             every_process_s = None if new_seen is None else new_seen - put_done
             rows_s = _wait_replanned(url, put_done)
+            cpu_s = cpu.seconds()
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -302,7 +309,73 @@ def measure_lag(url: str, tickets: int) -> dict[str, Any]:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return {"every_process_s": every_process_s, "rows_follow_s": rows_s, "before": before}
+    return {
+        "every_process_s": every_process_s,
+        "rows_follow_s": rows_s,
+        "cpu_s": cpu_s,
+        "before": before,
+    }
+
+
+class ProcessCpu:
+    """CPU seconds spent from `start()` on by the processes `pids`, their children (uvicorn's
+    worker processes) and, on PostgreSQL, the backends of the database (read from /proc)."""
+
+    def __init__(self, url: str, pids: list[int]) -> None:
+        self.url, self.roots, self.began = url, pids, 0.0
+
+    def _pids(self) -> set[int]:
+        found = set(self.roots)
+        parents = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        grew = True
+        while grew:
+            more = {pid for pid, parent in parents.items() if parent in found} - found
+            found |= more
+            grew = bool(more)
+        if self.url.startswith("postgresql"):
+            name = sa.make_url(self.url).database
+            engine = sa.create_engine(self.url)
+            try:
+                with engine.connect() as conn:
+                    found |= set(
+                        conn.execute(
+                            sa.text(
+                                "SELECT pid FROM pg_stat_activity WHERE datname = :d "
+                                "AND pid <> pg_backend_pid()"
+                            ),
+                            {"d": name},
+                        ).scalars()
+                    )
+            finally:
+                engine.dispose()
+        return found
+
+    def _total(self) -> float:
+        ticks = 0
+        for pid in self._pids():
+            try:
+                fields = _stat(pid)
+            except (OSError, IndexError):
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        self.began = self._total()
+
+    def seconds(self) -> float:
+        return self._total() - self.began
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [state, ppid, ...] (field 14 is at 11)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def _wait_ready(client: httpx.Client) -> None:
@@ -373,6 +446,12 @@ def main(argv: list[str]) -> int:
                 f"{'never' if seen is None else f'{seen:.2f} s'}; stored rows of all tickets "
                 f"follow after {'never' if rows is None else f'{rows:.1f} s'}"
             )
+            if rows and lag["cpu_s"]:
+                print(
+                    f"{'':<10} lag: {result['tickets'] / rows:,.0f} tickets/s over 3 processes; "
+                    f"CPU (processes + database backends) {lag['cpu_s']:.1f} s = "
+                    f"{result['tickets'] / lag['cpu_s']:,.0f} tickets per CPU second"
+                )
             failed |= seen is None or seen > 2.0 or rows is None or rows > 60
         failed |= result["sample_wrong"] > 0 or result["replanned"] != result["tickets"]
     return 1 if failed else 0

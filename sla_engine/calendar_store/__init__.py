@@ -4,7 +4,8 @@
 - `changes.py`: the rules for a new version, and storing it;
 - `file_versions.py`: a calendar file's changed content becomes a version;
 - `replan.py`: stored metric rows and escalation timers follow a change, resumably;
-- `store.py`: all the SQL; `models.py`: the tables.
+- `store.py`: the SQL of calendars and versions, `replan_store.py` of re-plan jobs;
+  `models.py`: the tables.
 
 `CalendarStore` bundles them for the composition root, which passes in the ticket service to
 re-plan with (a `TicketRefresher`); its `start()` runs the background jobs (file check every
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.calendar_store.changes import CalendarChanges, NewVersion
 from sla_engine.calendar_store.file_versions import FileVersions
-from sla_engine.calendar_store.replan import BATCH, Replanner
+from sla_engine.calendar_store.replan import BATCH, SLICE, Replanner
 from sla_engine.calendar_store.source import StoredCalendars
 from sla_engine.core.times import utcnow
 
@@ -40,7 +41,9 @@ REPLAN_JOB = "calendar-replan"
 CHECK_EVERY_S = 1.0
 LOG_EVERY_S = 10.0
 REPLAN_BATCH_ENV = "SLA_ENGINE_REPLAN_BATCH"
-"""Tickets re-planned per transaction (default 100: a SQLite batch holds the writer lock)."""
+"""Tickets re-planned per transaction (default 200: a SQLite batch holds the writer lock)."""
+REPLAN_SLICE_ENV = "SLA_ENGINE_REPLAN_SLICE"
+"""Affected tickets per slice of a re-plan job at least (default 2,000; see replan.py)."""
 
 
 class TicketRefresher(Protocol):
@@ -154,6 +157,7 @@ def build_calendar_store(
             reader=source.reader,
             refresh_many=tickets.refresh_many_in_session,
             batch=_positive_int(os.environ.get(REPLAN_BATCH_ENV), BATCH),
+            slice_size=_positive_int(os.environ.get(REPLAN_SLICE_ENV), SLICE),
         )
     return CalendarStore(source=source, changes=changes, files=files, replanner=replanner)
 

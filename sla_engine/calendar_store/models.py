@@ -66,7 +66,10 @@ class CalendarReplan(Base):
     """Re-planning the stored rows of the tickets on a calendar after a new version.
 
     Walks the affected tickets in id order; `cursor` is the last ticket done, committed with
-    the work, so a crash resumes after it. A lease keeps one process on a job at a time."""
+    the work, so a crash resumes after it. A lease keeps one process on a row at a time. A
+    large job is split into slices (rows of the same calendar and version, each over the ids
+    in (`after_ticket`, `through_ticket`], None: unbounded) that several processes work at
+    once; the job is done when all its rows are finished."""
 
     __tablename__ = "calendar_replans"
     __table_args__ = (Index(None, "finished_at", "id"),)
@@ -82,3 +85,5 @@ class CalendarReplan(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    after_ticket: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    through_ticket: Mapped[str | None] = mapped_column(String(ID_LENGTH))

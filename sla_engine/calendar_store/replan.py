@@ -25,11 +25,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sla_engine.calendar_store import store
-from sla_engine.calendar_store.store import ReplanJob
+from sla_engine.calendar_store import replan_store as store
+from sla_engine.calendar_store.replan_store import ReplanJob
 
 log = logging.getLogger(__name__)
 BATCH = 200
+SLICE = 2_000
+"""Affected tickets per slice at least: a job of fewer is not split."""
+SLICES = 16
+"""Slices of a job at most (more than processes, so a free process takes the next one)."""
 LEASE = timedelta(seconds=10)
 """Renewed with every batch (a fraction of a second): after a SIGKILL another process takes
 the job up within this long."""
@@ -61,6 +65,7 @@ class Replanner:
         lease: timedelta = LEASE,
         owner: str | None = None,
         refresh_many: RefreshMany | None = None,
+        slice_size: int = SLICE,
     ) -> None:
         self.sessions = sessions
         self.refresh = refresh
@@ -69,6 +74,7 @@ class Replanner:
         self.reader = reader
         self.batch = batch
         self.lease = lease
+        self.slice_size = slice_size
         self.owner = owner or worker_name()
         self.stopping = threading.Event()
         """Set to stop after the batch in flight (the job resumes later from its cursor)."""
@@ -96,9 +102,11 @@ class Replanner:
         return total
 
     def run_job(self, job: ReplanJob) -> int:
+        """Work one row (a whole job or a slice) to its end; the tickets refreshed."""
         started = time.monotonic()
         if job.cursor is None:
-            self._announce(job)
+            if job.after_ticket is None:  # the job's first (or only) row
+                self._announce(job)
         else:
             log.info(
                 "calendar %s version %d: resuming the re-plan after ticket %r (%d done)",
@@ -137,10 +145,11 @@ class Replanner:
             if count == 0:
                 break
         log.info(
-            "calendar %s version %d: re-planned %d tickets in %.1f s",
+            "calendar %s version %d: re-planned %d tickets%s in %.1f s",
             job.calendar,
             job.version,
             job.tickets_done + done,
+            "" if job.whole else f" (ids after {job.after_ticket!r} to {job.through_ticket!r})",
             time.monotonic() - started,
         )
         return done
@@ -154,9 +163,36 @@ class Replanner:
             log.debug("lease release failed; it runs out by itself", exc_info=True)
 
     def _claim(self) -> ReplanJob | None:
+        """Lease the next row; a whole job not started yet is first split into slices, so
+        the other processes take the rest of it at once."""
         now = self.clock()
         with self.sessions.begin() as session:
-            return store.claim_replan(session, self.owner, now, now + self.lease)
+            job = store.claim_replan(session, self.owner, now, now + self.lease)
+        if job is None or not job.whole or job.cursor is not None:
+            return job
+        bounds = self._slice_bounds(job)  # read outside the write transaction
+        if not bounds:
+            return job
+        with self.sessions.begin() as session:
+            split = store.split_replan(session, job, self.owner, bounds, self.clock())
+        if split is None:  # the lease was lost meanwhile
+            return self._claim()
+        log.info(
+            "calendar %s version %d: re-plan split into %d slices",
+            job.calendar,
+            job.version,
+            len(bounds) + 1,
+        )
+        return split
+
+    def _slice_bounds(self, job: ReplanJob) -> list[str]:
+        if self.reader is None:
+            with self.sessions.begin() as session:
+                return store.slice_bounds(session, job, self.slice_size, SLICES)
+        with self.reader.connect() as conn:
+            bounds = store.slice_bounds(conn, job, self.slice_size, SLICES)
+            conn.rollback()
+        return bounds
 
     def _batch(self, job: ReplanJob, cursor: str | None) -> tuple[int, str | None] | None:
         """Refresh the next batch after `cursor`; (count, new cursor), (0, _) at the end,
@@ -169,15 +205,13 @@ class Replanner:
     def _batch_in_transaction(self, job: ReplanJob, cursor: str | None) -> tuple[int, str | None]:
         with self.sessions.begin() as session:
             now = self.clock()
-            ids = store.affected_tickets(
-                session, job.calendar, job.effective_from, cursor, self.batch
-            )
+            ids = store.affected_tickets(session, job, cursor, self.batch)
             if not ids:
                 if not store.finish_replan(session, job, self.owner, now):
                     raise _LeaseLost
                 return 0, cursor
             if self.refresh_many is not None:
-                self.refresh_many(session, list(ids), now)
+                self.refresh_many(session, ids, now)
             else:
                 for ticket_id in ids:
                     self.refresh(session, ticket_id, now)

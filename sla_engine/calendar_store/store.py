@@ -1,4 +1,4 @@
-"""All SQL of the calendar store: calendars, versions, re-plan jobs.
+"""The SQL of the calendar store: calendars and versions (re-plan jobs: replan_store.py).
 
 Writers of a calendar's versions lock its `calendars` row (`SELECT ... FOR UPDATE`; SQLite's
 `BEGIN IMMEDIATE` serialises writers anyway), so versions are numbered consecutively and the
@@ -7,7 +7,6 @@ rules about `effective_from` are checked against the true latest version.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,9 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from sla_engine.calendar_store.models import CalendarReplan, CalendarVersion, StoredCalendar
+from sla_engine.calendar_store.models import CalendarVersion, StoredCalendar
+from sla_engine.calendar_store.replan_store import (  # re-plan jobs: there, kept here too
+    ReplanJob,
+    add_replan,
+    replan_jobs,
+    unfinished_replans,
+)
 from sla_engine.json_types import JsonObject
-from sla_engine.storage.models import TicketMetric
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,157 +152,4 @@ def all_versions(conn: Connection) -> list[VersionRow]:
     return [VersionRow(*r) for r in rows]
 
 
-# --- re-plan jobs ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReplanJob:
-    id: int
-    calendar: str
-    version: int
-    effective_from: datetime | None
-    retroactive: bool
-    cursor: str | None
-    tickets_done: int
-
-
-_JOB_COLUMNS = (
-    CalendarReplan.id,
-    CalendarReplan.calendar,
-    CalendarReplan.version,
-    CalendarReplan.effective_from,
-    CalendarReplan.retroactive,
-    CalendarReplan.cursor,
-    CalendarReplan.tickets_done,
-)
-
-
-def add_replan(
-    session: Session,
-    calendar: str,
-    version: int,
-    effective_from: datetime | None,
-    retroactive: bool,
-    now: datetime,
-) -> None:
-    session.execute(
-        sa.insert(CalendarReplan).values(
-            calendar=calendar,
-            version=version,
-            effective_from=effective_from,
-            retroactive=retroactive,
-            created_at=now,
-            cursor=None,
-            tickets_done=0,
-            lease_owner=None,
-            lease_until=None,
-            finished_at=None,
-        )
-    )
-
-
-def unfinished_replans(conn: Connection | Session) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count(CalendarReplan.id)).where(CalendarReplan.finished_at.is_(None))
-        ).scalar_one()
-    )
-
-
-def claim_replan(
-    session: Session, owner: str, now: datetime, lease_until: datetime
-) -> ReplanJob | None:
-    """The oldest unfinished job not leased by another live worker, now leased to `owner`."""
-    r = CalendarReplan
-    row = session.execute(
-        sa.select(*_JOB_COLUMNS)
-        .where(
-            r.finished_at.is_(None),
-            sa.or_(r.lease_until.is_(None), r.lease_until < now, r.lease_owner == owner),
-        )
-        .order_by(r.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if row is None:
-        return None
-    session.execute(
-        sa.update(r).where(r.id == row.id).values(lease_owner=owner, lease_until=lease_until)
-    )
-    return ReplanJob(*row)
-
-
-def advance_replan(
-    session: Session,
-    job: ReplanJob,
-    owner: str,
-    cursor: str,
-    done: int,
-    lease_until: datetime,
-) -> bool:
-    """Move the job's cursor past a batch; False when the lease was lost (then roll back)."""
-    r = CalendarReplan
-    moved = session.execute(
-        sa.update(r)
-        .where(r.id == job.id, r.lease_owner == owner, r.finished_at.is_(None))
-        .values(cursor=cursor, tickets_done=r.tickets_done + done, lease_until=lease_until)
-    )
-    return bool(moved.rowcount)  # type: ignore[attr-defined]
-
-
-def release_replan(session: Session, job: ReplanJob, owner: str) -> None:
-    r = CalendarReplan
-    session.execute(
-        sa.update(r)
-        .where(r.id == job.id, r.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None)
-    )
-
-
-def finish_replan(session: Session, job: ReplanJob, owner: str, now: datetime) -> bool:
-    r = CalendarReplan
-    done = session.execute(
-        sa.update(r)
-        .where(r.id == job.id, r.lease_owner == owner, r.finished_at.is_(None))
-        .values(finished_at=now, lease_owner=None, lease_until=None)
-    )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
-
-
-def affected_tickets(
-    session: Session,
-    calendar: str,
-    effective_from: datetime | None,
-    after: str | None,
-    limit: int,
-) -> Sequence[str]:
-    """Ids of the tickets, after `after` in id order, with a metric on `calendar` that was
-    running at `effective_from` or is running now (those the new version can change)."""
-    m = TicketMetric
-    conditions = [m.calendar == calendar]
-    if effective_from is not None:
-        conditions.append(sa.or_(m.stopped_at.is_(None), m.stopped_at >= effective_from))
-    if after is not None:
-        conditions.append(m.ticket_id > after)
-    return list(
-        session.scalars(
-            sa.select(m.ticket_id)
-            .where(*conditions)
-            .group_by(m.ticket_id)
-            .order_by(m.ticket_id)
-            .limit(limit)
-        )
-    )
-
-
-def replan_jobs(session: Session, limit: int = 100) -> list[JsonObject]:
-    """The latest jobs, newest first, as plain values (for status views and tests)."""
-    r = CalendarReplan
-    rows = session.execute(
-        sa.select(
-            r.id, r.calendar, r.version, r.created_at, r.cursor, r.tickets_done, r.finished_at
-        )
-        .order_by(r.id.desc())
-        .limit(limit)
-    )
-    return [dict(row._mapping) for row in rows]
+__all__ = ["ReplanJob", "VersionRow", "add_replan", "replan_jobs", "unfinished_replans"]

@@ -79,7 +79,7 @@ def worker(
     import prometheus_client
 
     from sla_engine.cli.service_cmds import check_log_level
-    from sla_engine.composition import build_services
+    from sla_engine.composition import build_services, tune_gc_for_service
     from sla_engine.logging_setup import configure_logging
 
     configure_logging(check_log_level(log_level))
@@ -99,6 +99,7 @@ def worker(
     # the worker's parts as the service builds them: stored calendars (so timers are planned
     # with the versions in force), escalations, the calendar jobs
     services = build_services(cfg)
+    tune_gc_for_service()
     scheduler = services.escalations.engine
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -156,7 +156,7 @@ def serve(
     Logs go to stderr (`SLA_ENGINE_LOG_FORMAT=json` for JSON lines); `--log-level debug` adds
     one access line per request."""
     from sla_engine.api import create_app
-    from sla_engine.composition import build_services
+    from sla_engine.composition import build_services, tune_gc_for_service
     from sla_engine.logging_setup import configure_logging
     from sla_engine.storage.db import masked
 
@@ -178,6 +178,7 @@ def serve(
             server = _graceful_server_class()(
                 _uvicorn_config(create_app(services), sock, log_level)
             )
+            tune_gc_for_service()
             services.start_background()
             typer.echo(serving)
             server.run(sockets=[sock])

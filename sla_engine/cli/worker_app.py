@@ -24,7 +24,7 @@ LOG_LEVEL_ENV = "SLA_ENGINE_SERVE_LOG_LEVEL"
 
 def create() -> FastAPI:
     from sla_engine.api import create_app
-    from sla_engine.composition import build_services
+    from sla_engine.composition import build_services, tune_gc_for_service
     from sla_engine.config import load_config
     from sla_engine.logging_setup import configure_logging
 
@@ -33,6 +33,7 @@ def create() -> FastAPI:
     config = load_config(os.environ.get(CONFIG_ENV) or None, stored_calendars=True)
     services = build_services(config, migrate=False)
     app = create_app(services)
+    tune_gc_for_service()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -241,6 +241,60 @@ def test_a_replan_killed_midway_finishes_after_restart_with_nothing_doubled(
         services.close()
 
 
+def _slices(services: Any) -> list[tuple[int, Any, Any, Any, Any]]:
+    """(tickets_done, cursor, after, through, finished_at) of each row of the job."""
+    r = CalendarReplan
+    with services.calendar_store.source.reader.connect() as conn:
+        rows = conn.execute(
+            sa.select(r.tickets_done, r.cursor, r.after_ticket, r.through_ticket, r.finished_at)
+            .where(r.calendar == "smartertools")
+            .order_by(r.id)
+        ).all()
+    return [(int(row[0]), *row[1:]) for row in rows]
+
+
+def test_a_sliced_replan_survives_a_killed_worker_with_nothing_doubled(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Two workers share the job's slices; one is SIGKILLed midway: the other finishes every
+    slice, the killed one's after its lease runs out, each ticket right and none doubled."""
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG)
+    services, ids = _fixture(db_url, config)
+    try:
+        worker = ["worker", "--config", str(config), "--database-url", db_url]
+        env = env_for(SLA_ENGINE_REPLAN_BATCH="20", SLA_ENGINE_REPLAN_SLICE="300")
+        with processes(worker, worker, env=env) as procs:
+            deadline = time.monotonic() + 120
+            while True:
+                rows = _slices(services)
+                started = [row for row in rows if row[0] > 0 and row[4] is None]
+                if len(started) >= 2 or any(row[4] is not None for row in rows):
+                    break
+                assert time.monotonic() < deadline, "the re-plan did not start in two workers"
+                time.sleep(0.05)
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait()
+            assert len(rows) == TICKETS // 300
+            deadline = time.monotonic() + 180
+            while any(row[4] is None for row in _slices(services)):
+                assert time.monotonic() < deadline, "the slices did not all finish"
+                time.sleep(0.2)
+        rows = _slices(services)
+        bounds = [row[3] for row in rows]
+        assert [row[2] for row in rows] == [None, *bounds[:-1]]
+        assert bounds[-1] is None
+        for done, cursor, after, through, _ in rows:
+            inside = [
+                t for t in ids if (after is None or t > after) and (through is None or t <= through)
+            ]
+            assert cursor == inside[-1]
+            assert done >= len(inside)  # the batch in flight at the kill may be done twice
+        _check_rows(services, ids)
+    finally:
+        services.close()
+
+
 def _check_rows(services: Any, ids: list[str]) -> None:
     """Every ticket's stored breach_at and pending timers are those of a fresh replay."""
     with services.sessionmaker.begin() as session:
