@@ -111,8 +111,8 @@ def create_app(services: Services, *, api_token: str | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)
     for router in (
         deadlines_router,
+        tickets_router,  # before calendars: an event is matched after the 3 deadline routes only
         calendars_router,
-        tickets_router,
         queue_router,
         policies_router,
         reports_router,
