@@ -2,11 +2,13 @@
 
 Answers computed on request use the new version at once; what is stored (the metric rows
 behind reports and the queue, pending escalation timers) is brought up to date here. A job
-walks the tickets with a metric on the changed calendar in id order, a small batch per
-transaction, and commits its cursor with each batch: a crash (even SIGKILL) loses at most the
-batch in flight, which the next run redoes. Redoing is harmless, since a refresh rewrites a
-ticket's rows to what its log says and timer rows are keyed by (ticket, metric, cycle,
-threshold). A lease keeps other processes off a job while its worker is alive.
+walks the tickets the version can change (a metric on the calendar, or a move away from it
+since the version's start) in id order, a small batch per transaction, and commits its cursor
+with each batch: a crash (even SIGKILL) loses at most the batch in flight, which the next run
+redoes. Redoing is harmless, since a refresh rewrites a ticket's rows to what its log says and
+timer rows are keyed by (ticket, metric, cycle, threshold). A lease keeps other processes off
+a job's row while its worker is alive; a large job is split into slices of ids, a row each,
+so that several processes work it at once.
 """
 
 from __future__ import annotations
