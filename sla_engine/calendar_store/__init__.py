@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sla_engine.calendar_store.changes import CalendarChanges, NewVersion
+from sla_engine.calendar_store.changes import CalendarChanges, NewVersion, move_held
 from sla_engine.calendar_store.file_versions import FileVersions
 from sla_engine.calendar_store.replan import BATCH, SLICE, Replanner
 from sla_engine.calendar_store.source import StoredCalendars
@@ -158,6 +158,7 @@ def build_calendar_store(
             refresh_many=tickets.refresh_many_in_session,
             batch=_positive_int(os.environ.get(REPLAN_BATCH_ENV), BATCH),
             slice_size=_positive_int(os.environ.get(REPLAN_SLICE_ENV), SLICE),
+            finished=lambda session, name, now: move_held(session, name, now, source),
         )
     return CalendarStore(source=source, changes=changes, files=files, replanner=replanner)
 

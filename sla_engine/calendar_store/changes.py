@@ -120,12 +120,12 @@ def place_version(
     return Placement(when, when < now)
 
 
-def _move_held(session: Session, name: str, now: datetime, source: StoredCalendars | None) -> None:
+def move_held(session: Session, name: str, now: datetime, source: StoredCalendars | None) -> None:
     """Notifications held for NAME (`during`) wait for its next opening with the new version,
     committed with it. Versions stored before come compiled from `source`'s cache; those of
     this transaction (created `now`) are compiled here, their ids not final until the commit.
     Imported here: the escalation package is not needed to read calendars."""
-    from sla_engine.escalation.holds import move_held
+    from sla_engine.escalation import holds as held
 
     def versions() -> Calendar:
         rows = store.versions_of(session, name)
@@ -136,7 +136,7 @@ def _move_held(session: Session, name: str, now: datetime, source: StoredCalenda
             lambda r: compile_version(r) if r.created_at >= now else source.version_calendar(r),
         )
 
-    move_held(session, name, versions, now)
+    held.move_held(session, name, versions, now)
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ class CalendarChanges:
             store.add_replan(
                 session, name, version, placement.effective_from, placement.retroactive, now
             )
-            _move_held(session, name, now, self.source)
+            move_held(session, name, now, self.source)
         return NewVersion(name, version, placement.effective_from, placement.retroactive), now
 
     def record_file(self, name: str, content: FileContent) -> int | None:
@@ -319,7 +319,7 @@ class CalendarChanges:
         )
         if version > 1:
             store.add_replan(session, name, version, effective_from, False, now)
-            _move_held(session, name, now, self.source)
+            move_held(session, name, now, self.source)
         return version
 
     def versions(self, name: str) -> list[JsonObject]:

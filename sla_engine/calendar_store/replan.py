@@ -43,6 +43,9 @@ the job up within this long."""
 Refresh = Callable[[Session, str, datetime], Any]
 """`TicketService.refresh_in_session`: replay one ticket and rewrite its stored rows."""
 RefreshMany = Callable[[Session, list[str], datetime], Any]
+Finished = Callable[[Session, str, datetime], object]
+"""Run in the transaction that finishes a job (or slice) of a calendar: what must follow
+the version once every process sees it (notifications held for the calendar)."""
 
 
 class _LeaseLost(Exception):
@@ -68,8 +71,10 @@ class Replanner:
         owner: str | None = None,
         refresh_many: RefreshMany | None = None,
         slice_size: int = SLICE,
+        finished: Finished | None = None,
     ) -> None:
         self.sessions = sessions
+        self.finished = finished
         self.refresh = refresh
         self.refresh_many = refresh_many
         self.clock = clock
@@ -211,6 +216,8 @@ class Replanner:
             if not ids:
                 if not store.finish_replan(session, job, self.owner, now):
                     raise _LeaseLost
+                if self.finished is not None:
+                    self.finished(session, job.calendar, now)
                 return 0, cursor
             if self.refresh_many is not None:
                 self.refresh_many(session, ids, now)

@@ -228,3 +228,24 @@ def test_a_retroactive_version_moves_the_hold_as_one_effective_now(desk: Desk) -
     desk.clock.now = phx(5, 11)
     desk.store.put("office", SUNDAY_EVENINGS, effective_from=phx(5, 9), retroactive=True)
     assert desk.not_before() == phx(6, 20)
+
+
+def test_a_hold_written_by_the_old_hours_after_the_version_follows_when_the_replan_ends(
+    desk: Desk,
+) -> None:
+    """Another process may fire a timer in the moment before its calendar cache shows the
+    new version: its hold keeps the old opening. The re-plan job of that version, run once
+    every process sees it, moves such holds too."""
+    desk.held()
+    desk.clock.now = phx(5, 11)
+    desk.store.put("office", SUNDAY_EVENINGS)
+    assert desk.not_before() == phx(6, 20)
+    with desk.services.sessionmaker.begin() as session:  # as the stale process wrote it
+        session.execute(sa.update(EscalationDelivery).values(not_before=phx(7, 8)))
+    assert desk.not_before() == phx(7, 8)
+    assert desk.store.replanner is not None
+    desk.clock.now = phx(5, 11, 1)
+    desk.store.replanner.run_pending()
+    assert desk.not_before() == phx(6, 20)
+    desk.tick(phx(6, 20))
+    assert desk.sent() == ["G-1"]
