@@ -20,8 +20,14 @@ from sqlalchemy import Integer, bindparam, text
 from sqlalchemy.orm import Session
 
 from sla_engine.tickets.driver_statements import DriverStatement
-from sla_engine.tickets.store import EVENTS_TABLE, TICKETS_TABLE, LoadedTicket, StoredEvent
-from sla_engine.tickets.store import _loaded as loaded_ticket
+from sla_engine.tickets.store import (
+    EVENTS_TABLE,
+    TICKETS_TABLE,
+    LoadedTicket,
+    StoredEvent,
+    event_params,
+    loaded_ticket,
+)
 
 _COLUMNS = [column.name for column in TICKETS_TABLE.c]
 _LOCK_AND_INSERT = DriverStatement(
@@ -64,15 +70,7 @@ def lock_and_insert(
     (event_id already stored, or `occurred_at` before the ticket's `created_at`)."""
     values = dict(data)
     row = _LOCK_AND_INSERT.first(
-        session.connection(),
-        {
-            "ticket_id": ticket_id,
-            "event_id": event_id,
-            "type": type_,
-            "occurred_at": occurred_at,
-            "data": values,
-            "received_at": now,
-        },
+        session.connection(), event_params(ticket_id, event_id, type_, occurred_at, values, now)
     )
     if row is None:
         return None

@@ -127,13 +127,13 @@ def find_ticket(session: Session, ticket_id: str, *, lock: bool = False) -> Load
     """The ticket row (locked for the transaction with ``lock``), or None. One plain query:
     no ORM identity, no flush."""
     row = _FIND_TICKET[lock].first(session.connection(), {"ticket_id": ticket_id})
-    return None if row is None else _loaded(dict(zip(_TICKET_COLUMNS, row, strict=True)))
+    return None if row is None else loaded_ticket(dict(zip(_TICKET_COLUMNS, row, strict=True)))
 
 
 def insert_ticket(session: Session, values: Mapping[str, object]) -> LoadedTicket:
     """Insert a ticket row (column defaults fill the rest)."""
     row = session.connection().execute(_INSERT_TICKET, dict(values)).mappings().one()
-    return _loaded(row)
+    return loaded_ticket(row)
 
 
 def find_tickets(session: Session, ticket_ids: Sequence[str]) -> list[LoadedTicket]:
@@ -147,7 +147,7 @@ def find_tickets(session: Session, ticket_ids: Sequence[str]) -> list[LoadedTick
     rows = conn.execute(query, {"ids": list(ticket_ids)}).all()
     found = []
     for row in rows:
-        loaded = _loaded(dict(zip(_TICKET_COLUMNS, row, strict=True)))
+        loaded = loaded_ticket(dict(zip(_TICKET_COLUMNS, row, strict=True)))
         loaded.ticket.__dict__["clock_state"] = None
         found.append(loaded)
     return found
@@ -241,7 +241,7 @@ def _ticket_update(columns: tuple[str, ...]) -> DriverStatement:
     return found
 
 
-def _loaded(row: Mapping[str, object] | RowMapping) -> LoadedTicket:
+def loaded_ticket(row: Mapping[str, object] | RowMapping) -> LoadedTicket:
     """The row as a detached `Ticket` with these values loaded (as a query would leave them,
     not set one by one: the constructor's attribute events cost more than the query)."""
     stored = dict(row)
@@ -295,6 +295,25 @@ def _events_query(dialect: Dialect) -> Select[Any]:
     )
 
 
+def event_params(
+    ticket_id: str,
+    event_id: str,
+    type_: str,
+    occurred_at: datetime,
+    values: dict[str, Any],
+    now: datetime,
+) -> dict[str, object]:
+    """The bind values of a new event row (the event write's statements share them)."""
+    return {
+        "ticket_id": ticket_id,
+        "event_id": event_id,
+        "type": type_,
+        "occurred_at": occurred_at,
+        "data": values,
+        "received_at": now,
+    }
+
+
 def insert_new_event(
     session: Session,
     ticket_id: str,
@@ -308,15 +327,7 @@ def insert_new_event(
     statement either way."""
     values = dict(data)
     row = _INSERT_NEW_EVENT_RUN.first(
-        session.connection(),
-        {
-            "ticket_id": ticket_id,
-            "event_id": event_id,
-            "type": type_,
-            "occurred_at": occurred_at,
-            "data": values,
-            "received_at": now,
-        },
+        session.connection(), event_params(ticket_id, event_id, type_, occurred_at, values, now)
     )
     return None if row is None else StoredEvent(row[0], event_id, type_, occurred_at, values, now)
 
