@@ -341,12 +341,17 @@ def disable_destination(session: Session, name: str, *, now: datetime, reason: s
 
 
 def prune(session: Session, cutoff: datetime) -> int:
-    """Delete finished deliveries and timers last changed before `cutoff`; returns how many."""
+    """Delete finished deliveries and timers last changed before `cutoff`; returns how many.
+    A finished timer stays while a delivery it fired is unfinished: a held delivery is found
+    through its timer's targets when its `during` calendar changes."""
     d, t = EscalationDelivery, EscalationTimer
+    waiting = sa.select(d.id).where(d.timer_id == t.id, d.status.not_in(FINISHED_DELIVERY_STATUSES))
     gone = 0
     for statement in (
         sa.delete(d).where(d.status.in_(FINISHED_DELIVERY_STATUSES), d.updated_at < cutoff),
-        sa.delete(t).where(t.status.in_(FINISHED_TIMER_STATUSES), t.updated_at < cutoff),
+        sa.delete(t).where(
+            t.status.in_(FINISHED_TIMER_STATUSES), t.updated_at < cutoff, ~waiting.exists()
+        ),
     ):
         result = cast("sa.CursorResult[Any]", session.execute(statement))
         gone += int(result.rowcount)

@@ -26,7 +26,8 @@ from sla_engine.calendar_store import CalendarStore
 from sla_engine.calendar_store.changes import CalendarChanges
 from sla_engine.composition import Services, build_services
 from sla_engine.config import load_config
-from sla_engine.escalation.models import EscalationDelivery
+from sla_engine.escalation import store
+from sla_engine.escalation.models import EscalationDelivery, EscalationTimer
 from sla_engine.tickets import TicketCreate
 from tests.support.calendars import Clock, weekdays, weekdays_toml
 from tests.support.escalation_receiver import Receiver
@@ -249,3 +250,23 @@ def test_a_hold_written_by_the_old_hours_after_the_version_follows_when_the_repl
     assert desk.not_before() == phx(6, 20)
     desk.tick(phx(6, 20))
     assert desk.sent() == ["G-1"]
+
+
+def test_retention_keeps_the_fired_timer_of_a_delivery_still_held(desk: Desk) -> None:
+    """The hold is found through its timer row's targets: pruning a fired timer whose
+    delivery still waits would leave that delivery behind when its calendar changes."""
+    desk.held()
+    with desk.services.sessionmaker.begin() as session:
+        assert store.prune(session, cutoff=phx(5, 12)) == 0  # past the timer's last change
+    desk.clock.now = phx(5, 11)
+    desk.store.put("office", SUNDAY_EVENINGS)
+    assert desk.not_before() == phx(6, 20)
+
+
+def test_retention_prunes_a_fired_timer_once_its_delivery_is_sent(desk: Desk) -> None:
+    desk.held()
+    desk.tick(phx(7, 8))
+    assert desk.sent() == ["G-1"]
+    with desk.services.sessionmaker.begin() as session:
+        assert store.prune(session, cutoff=phx(7, 9)) == 2  # the sent delivery and its timer
+        assert session.scalar(sa.select(sa.func.count()).select_from(EscalationTimer)) == 0
