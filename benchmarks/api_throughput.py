@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -304,6 +304,8 @@ class Ratio:
     events: Measure
     deadline_cpu_ms: float
     event_cpu_ms: float
+    event_backend_cpu_ms: float = 0.0
+    """PostgreSQL's backends' CPU per event (0 on SQLite)."""
 
     @property
     def ratio(self) -> float:
@@ -313,6 +315,31 @@ class Ratio:
     def cpu_ratio(self) -> float:
         """The same ratio from the server's CPU per request (steadier on a shared machine)."""
         return self.deadline_cpu_ms / self.event_cpu_ms
+
+
+def backend_cpu_seconds(url: str) -> float:
+    """CPU time used so far by the PostgreSQL backends now connected to `url`'s database
+    (the server's pool; 0 on SQLite, or when the backends' /proc entries cannot be read)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+            total = 0.0
+            for pid in pids:
+                with suppress(OSError):
+                    total += cpu_seconds(int(pid))
+            return total
+    finally:
+        engine.dispose()
 
 
 def bench_ratio(url: str, sizes: Sizes, rng: random.Random) -> Ratio:
@@ -326,7 +353,8 @@ def bench_ratio(url: str, sizes: Sizes, rng: random.Random) -> Ratio:
         ]
         run_raw_threads(base, deadlines[:50], 1, "/v1/deadlines")  # warm-up
         events = event_jobs(base, sizes)
-        totals = {"deadlines": [0.0, 0.0, 0.0], "events": [0.0, 0.0, 0.0]}  # s, client, server
+        # s, client CPU, server CPU, PostgreSQL backends' CPU
+        totals = {"deadlines": [0.0] * 4, "events": [0.0] * 4}
         for round_ in range(RATIO_ROUNDS):
             for name, jobs, path in (
                 ("deadlines", deadlines, "/v1/deadlines"),
@@ -336,11 +364,13 @@ def bench_ratio(url: str, sizes: Sizes, rng: random.Random) -> Ratio:
                     round_ * len(jobs) // RATIO_ROUNDS : (round_ + 1) * len(jobs) // RATIO_ROUNDS
                 ]
                 cpu = cpu_seconds(pid)
+                backends = backend_cpu_seconds(url)
                 measure = run_raw_threads(base, share, sizes.threads, path)
                 total = totals[name]
                 total[0] += measure.seconds
                 total[1] += measure.client_cpu_s
                 total[2] += cpu_seconds(pid) - cpu
+                total[3] += backend_cpu_seconds(url) - backends
     made = {
         name: Measure(count / total[0], total[0], total[1])
         for name, count, total in (
@@ -353,6 +383,7 @@ def bench_ratio(url: str, sizes: Sizes, rng: random.Random) -> Ratio:
         made["events"],
         totals["deadlines"][2] * 1000 / len(deadlines),
         totals["events"][2] * 1000 / len(events),
+        totals["events"][3] * 1000 / len(events),
     )
 
 
@@ -361,7 +392,13 @@ def run_ratio(label: str, url: str, sizes: Sizes) -> Ratio:
     print(
         f"  {label:<10} single deadline req/s {result.deadlines.rate:>7,.0f} "
         f"({result.deadline_cpu_ms:.2f} ms server CPU)   ticket events/s "
-        f"{result.events.rate:>7,.0f} ({result.event_cpu_ms:.2f} ms server CPU)   "
+        f"{result.events.rate:>7,.0f} ({result.event_cpu_ms:.2f} ms server CPU"
+        + (
+            f" + {result.event_backend_cpu_ms:.2f} ms PostgreSQL backends"
+            if result.event_backend_cpu_ms
+            else ""
+        )
+        + ")   "
         f"ratio {result.ratio:.0%} (aim {RATIO_AIM:.0%}; by server CPU {result.cpu_ratio:.0%})",
         flush=True,
     )
