@@ -156,6 +156,9 @@ def build_calendar_store(
             clock,
             reader=source.reader,
             refresh_many=tickets.refresh_many_in_session,
+            # a batch read and replayed outside SQLite's writer lock, when the service can
+            prepare=getattr(tickets, "prepare_refresh", None),
+            write_prepared=getattr(tickets, "write_refresh", None),
             batch=_positive_int(os.environ.get(REPLAN_BATCH_ENV), BATCH),
             slice_size=_positive_int(os.environ.get(REPLAN_SLICE_ENV), SLICE),
             finished=lambda session, name, now: move_held(session, name, now, source),

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +44,10 @@ the job up within this long."""
 Refresh = Callable[[Session, str, datetime], Any]
 """`TicketService.refresh_in_session`: replay one ticket and rewrite its stored rows."""
 RefreshMany = Callable[[Session, list[str], datetime], Any]
+Prepare = Callable[[Connection, list[str], datetime], Any]
+"""`TicketService.prepare_refresh`: read and replay a batch outside the write transaction."""
+WritePrepared = Callable[[Session, Any, datetime], object]
+"""`TicketService.write_refresh`: write a prepared batch (tickets changed since: again)."""
 Finished = Callable[[Session, str, datetime], object]
 """Run in the transaction that finishes a job (or slice) of a calendar: what must follow
 the version once every process sees it (notifications held for the calendar)."""
@@ -72,8 +77,12 @@ class Replanner:
         refresh_many: RefreshMany | None = None,
         slice_size: int = SLICE,
         finished: Finished | None = None,
+        prepare: Prepare | None = None,
+        write_prepared: WritePrepared | None = None,
     ) -> None:
         self.sessions = sessions
+        self.prepare = prepare
+        self.write_prepared = write_prepared
         self.finished = finished
         self.refresh = refresh
         self.refresh_many = refresh_many
@@ -209,7 +218,21 @@ class Replanner:
         except _LeaseLost:
             return None
 
+    def _split(self) -> bool:
+        """Read and replay a batch outside the write transaction: on SQLite, whose writer
+        lock every other process waits for (on PostgreSQL the batch's row locks keep other
+        writers off only its own tickets)."""
+        return (
+            self.refresh_many is not None
+            and self.prepare is not None
+            and self.write_prepared is not None
+            and self.reader is not None
+            and self.reader.dialect.name == "sqlite"
+        )
+
     def _batch_in_transaction(self, job: ReplanJob, cursor: str | None) -> tuple[int, str | None]:
+        if self._split():
+            return self._batch_split(job, cursor)
         with self.sessions.begin() as session:
             now = self.clock()
             ids = store.affected_tickets(session, job, cursor, self.batch)
@@ -224,6 +247,32 @@ class Replanner:
             else:
                 for ticket_id in ids:
                     self.refresh(session, ticket_id, now)
+            if not store.advance_replan(
+                session, job, self.owner, ids[-1], len(ids), now + self.lease
+            ):
+                raise _LeaseLost  # rolls the batch back
+            return len(ids), ids[-1]
+
+    def _batch_split(self, job: ReplanJob, cursor: str | None) -> tuple[int, str | None]:
+        """`_batch_in_transaction` with the batch read, replayed and planned on the reading
+        connection (no writer lock), then written in a short write transaction, which first
+        checks that the batch's rows are still those read (the tickets written meanwhile are
+        replayed again inside it)."""
+        assert self.reader is not None and self.prepare is not None
+        assert self.write_prepared is not None
+        now = self.clock()
+        with self.reader.connect() as conn:
+            ids = store.affected_tickets(conn, job, cursor, self.batch)
+            prepared = self.prepare(conn, ids, now) if ids else None
+            conn.rollback()
+        with self.sessions.begin() as session:
+            if not ids:
+                if not store.finish_replan(session, job, self.owner, now):
+                    raise _LeaseLost
+                if self.finished is not None:
+                    self.finished(session, job.calendar, now)
+                return 0, cursor
+            self.write_prepared(session, prepared, now)
             if not store.advance_replan(
                 session, job, self.owner, ids[-1], len(ids), now + self.lease
             ):

@@ -274,7 +274,7 @@ def _in_range(
 
 
 def affected_tickets(
-    session: Session,
+    session: Session | Connection,
     job: ReplanJob,
     after: str | None,
     limit: int,

@@ -41,6 +41,8 @@ _PLANNED_COLUMNS = (
 _READ_COLUMNS = ("id", "ticket_id", "metric", "cycle", "threshold", *_PLANNED_COLUMNS)
 _INSERT_COLUMNS = (*_READ_COLUMNS[1:], "created_at", "updated_at")
 _FIRST_PLANNED = len(_READ_COLUMNS) - len(_PLANNED_COLUMNS)
+_STATUS = _PLANNED_COLUMNS.index("status")
+_GENERATION = _PLANNED_COLUMNS.index("generation")
 
 
 @lru_cache(maxsize=8)
@@ -126,6 +128,11 @@ class TimerRow:
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
 
+    def mark(self) -> tuple[object, ...]:
+        """(id, status, generation) as read (see `timer_marks_of_tickets`)."""
+        read = self._read or ()
+        return (self.id, read[_STATUS], read[_GENERATION])
+
     def changed_columns(self) -> tuple[str, ...]:
         """The planned columns whose value differs from the row as read (none for a new row)."""
         read = self._read or ()
@@ -136,18 +143,48 @@ class TimerRow:
         )
 
 
-def timer_rows_of_tickets(session: Session, ticket_ids: Sequence[str]) -> dict[str, list[TimerRow]]:
+def timer_rows_of_tickets(
+    reader: Session | sa.Connection, ticket_ids: Sequence[str]
+) -> dict[str, list[TimerRow]]:
     """The timer rows of many tickets at once, locked, in id order, by ticket (plain rows,
     without `created_at` and `updated_at`)."""
     rows: dict[str, list[TimerRow]] = {ticket_id: [] for ticket_id in ticket_ids}
     if not rows:
         return rows
-    conn = session.connection()
+    conn = reader.connection() if isinstance(reader, Session) else reader
     found = conn.execute(_timers_of_tickets(conn.dialect), {"ticket_ids": list(rows)}).all()
     for values in found:
         row = TimerRow(**dict(zip(_READ_COLUMNS, values, strict=True)))
         row._read = tuple(values[_FIRST_PLANNED:])
         rows[row.ticket_id].append(row)
+    return rows
+
+
+@lru_cache(maxsize=8)
+def _timer_marks(dialect: sa.Dialect) -> sa.Select[Any]:
+    return (
+        sa.select(TIMERS.c.id, TIMERS.c.ticket_id, TIMERS.c.status, TIMERS.c.generation)
+        .where(one_of(TIMERS.c.ticket_id, "ticket_ids", dialect))
+        .order_by(TIMERS.c.id)
+        .with_for_update()
+    )
+
+
+def timer_marks_of_tickets(
+    session: Session, ticket_ids: Sequence[str]
+) -> dict[str, list[tuple[object, ...]]]:
+    """Each timer row's (id, status, generation), locked, in id order, by ticket, as
+    `TimerRow.mark` gives it: to tell whether a batch's rows moved since they were read.
+    Outside a write of the ticket itself (whose ticket row the batch compares), a timer row
+    changes only by firing (its status; a repeat materialised is a new id) or by retention
+    (gone), so these columns tell."""
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    if not ticket_ids:
+        return rows
+    conn = session.connection()
+    found = conn.execute(_timer_marks(conn.dialect), {"ticket_ids": list(ticket_ids)})
+    for timer_id, ticket_id, status, generation in found.all():
+        rows.setdefault(ticket_id, []).append((timer_id, status, generation))
     return rows
 
 

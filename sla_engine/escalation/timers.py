@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from sla_engine.config import Destination
@@ -105,28 +106,41 @@ class EscalationTimerHook:
         one INSERT, one DELETE and an UPDATE of the columns that changed (executemany) for
         all; unchanged rows are not written. ORM copies of timer rows
         in the session are flushed before and expired after (an import's new tickets)."""
+        planned = self.prepare_states(session, items, now)
+        if planned is not None:
+            planned.write(session, set())
+
+    def prepare_states(
+        self,
+        reader: Session | Connection,
+        items: Sequence[tuple[object, TicketState]],
+        now: datetime,
+    ) -> PlannedTimers | None:
+        """The planning half of `on_states`, nothing written: the timer rows read from
+        `reader` (a session: locked; a plain connection: outside the write transaction, and
+        `PlannedTimers.changed` then tells which tickets' rows moved since)."""
         if not self.enabled or not items:
-            return
+            return None
         ids = [state.ticket_id for _, state in items]
-        store.flush_timers(session)
-        found = store.timer_rows_of_tickets(session, ids)
-        writes = BatchTimerWrites(self.calendars)
-        soonest: datetime | None = None
+        if isinstance(reader, Session):
+            store.flush_timers(reader)
+        found = store.timer_rows_of_tickets(reader, ids)
+        planned = PlannedTimers(self, ids, found, BatchTimerWrites(self.calendars), now)
         for _, state in items:
-            due = self._sync_ticket(session, state, found[state.ticket_id], writes, now)
-            soonest = _earliest(soonest, due)
-        kept = [row for rows in found.values() for row in rows if row.id not in writes.removed]
-        store.write_timer_rows(session, writes.added, kept, sorted(writes.removed))
-        store.expire_timers(session, set(ids))
-        self._wake_after_commit(session, soonest, now)
+            due = self._sync_ticket(
+                None, state, found[state.ticket_id], planned.writes, now, planned.fired
+            )
+            planned.soonest = _earliest(planned.soonest, due)
+        return planned
 
     def _sync_ticket(
         self,
-        session: Session,
+        session: Session | None,
         state: TicketState,
         rows: Sequence[AnyTimer],
         writes: TimerWrites,
         now: datetime,
+        fired: list[tuple[str, MetricState, bool]] | None = None,
     ) -> datetime | None:
         """Bring each metric's timer rows to the plan; the earliest pending due time."""
         policy = self.policies.get(state.policy)
@@ -145,6 +159,7 @@ class EscalationTimerHook:
                 metric_policy,
                 now,
                 rows_by_metric.get(name, []),
+                fired,
             )
             soonest = _earliest(soonest, due)
         return soonest
@@ -183,7 +198,7 @@ class EscalationTimerHook:
 
     def _sync(
         self,
-        session: Session,
+        session: Session | None,
         writes: TimerWrites,
         ticket_id: str,
         policy: str,
@@ -191,7 +206,10 @@ class EscalationTimerHook:
         metric_policy: MetricPolicy | None,
         now: datetime,
         rows: Sequence[AnyTimer],
+        fired: list[tuple[str, MetricState, bool]] | None = None,
     ) -> datetime | None:
+        """One metric's rows to its plan; with `fired` given (a batch planned before it is
+        written) the follow-up of fired timers is collected there, not run (no session)."""
         running = is_running(metric_state)
         soonest = follow_plan(
             writes,
@@ -208,10 +226,68 @@ class EscalationTimerHook:
         # PagerDuty resolve follows a fired one): with none fired there is nothing to cancel
         # or resolve, and the queries that would do it are skipped.
         if any(row.status == "fired" for row in rows):
-            follow_up_fired(
-                session, ticket_id, metric_state, running, now, pagerduty=self.pagerduty
-            )
+            if fired is not None:
+                fired.append((ticket_id, metric_state, running))
+            else:
+                assert session is not None
+                follow_up_fired(
+                    session, ticket_id, metric_state, running, now, pagerduty=self.pagerduty
+                )
         return soonest
+
+
+class PlannedTimers:
+    """The timer rows of a batch planned by `EscalationTimerHook.prepare_states`, to write."""
+
+    def __init__(
+        self,
+        hook: EscalationTimerHook,
+        ids: list[str],
+        found: dict[str, list[store.TimerRow]],
+        writes: BatchTimerWrites,
+        now: datetime,
+    ) -> None:
+        self.hook, self.ids, self.found, self.writes, self.now = hook, ids, found, writes, now
+        self.fired: list[tuple[str, MetricState, bool]] = []
+        self.soonest: datetime | None = None
+
+    def changed(self, session: Session) -> set[str]:
+        """The tickets whose timer rows differ now (read again, locked) from those planned
+        over: a firing, or a write of the ticket, came between."""
+        now_rows = store.timer_marks_of_tickets(session, self.ids)
+        return {
+            ticket_id
+            for ticket_id in self.ids
+            if now_rows.get(ticket_id, []) != [row.mark() for row in self.found[ticket_id]]
+        }
+
+    def write(self, session: Session, skip: set[str]) -> None:
+        """Write the plan, but the rows of the tickets in `skip`; then follow up the fired
+        timers and wake the firing step if a timer is due soon."""
+        writes, found = self.writes, self.found
+        added = [row for row in writes.added if row.ticket_id not in skip]
+        kept, removed = [], []
+        for ticket_id, rows in found.items():
+            if ticket_id in skip:
+                continue
+            for row in rows:
+                if row.id in writes.removed:
+                    removed.append(row.id)
+                else:
+                    kept.append(row)
+        store.write_timer_rows(session, added, kept, sorted(removed))
+        for ticket_id, metric_state, running in self.fired:
+            if ticket_id not in skip:
+                follow_up_fired(
+                    session,
+                    ticket_id,
+                    metric_state,
+                    running,
+                    self.now,
+                    pagerduty=self.hook.pagerduty,
+                )
+        store.expire_timers(session, set(self.ids))
+        self.hook._wake_after_commit(session, self.soonest, self.now)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

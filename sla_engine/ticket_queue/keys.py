@@ -18,7 +18,7 @@ row's `queue_calendars` lists them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, cast
 
@@ -94,19 +94,44 @@ class QueueHook:
     ) -> None:
         """`on_state` for many tickets (each at most once): one DELETE, one INSERT and one
         UPDATE for all of them."""
-        dropped: list[str] = []
-        added: list[QueueCalendarRow] = []
-        moved: list[tuple[str, datetime]] = []
+        self.prepare_states(session, items, now).write(session, set())
+
+    def prepare_states(
+        self, reader: object, items: Sequence[tuple[KeyedTicket, TicketState]], now: datetime
+    ) -> PlannedQueueRows:
+        """The keys put on the tickets (the ticket write saves them) and the calendar rows
+        to write (`PlannedQueueRows.write`); nothing is read (`reader` is not used)."""
+        planned = PlannedQueueRows()
         for ticket, state in items:
             keys = queue_keys(state)
             key_before, calendars_before = ticket.queue_breach_at, ticket.queue_calendars
             rows = set_keys(ticket, keys)
             if ticket.queue_calendars != calendars_before:
                 if calendars_before:
-                    dropped.append(ticket.id)
-                added.extend(rows)
+                    planned.dropped.append(ticket.id)
+                planned.added.extend(rows)
             elif rows and ticket.queue_breach_at != key_before:
-                moved.append((ticket.id, keys.queue_breach_at))
+                planned.moved.append((ticket.id, keys.queue_breach_at))
+        return planned
+
+
+@dataclass
+class PlannedQueueRows:
+    """The `ticket_queue_calendars` writes of a batch (`QueueHook.prepare_states`)."""
+
+    dropped: list[str] = field(default_factory=list)
+    added: list[QueueCalendarRow] = field(default_factory=list)
+    moved: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def changed(self, session: Session) -> set[str]:
+        """None: these rows follow the ticket row's keys, which the batch checks itself."""
+        return set()
+
+    def write(self, session: Session, skip: set[str]) -> None:
+        """One DELETE, one INSERT and one UPDATE, but for the tickets in `skip`."""
+        dropped = [t for t in self.dropped if t not in skip]
+        added = [row for row in self.added if row["ticket_id"] not in skip]
+        moved = [item for item in self.moved if item[0] not in skip]
         conn = session.connection()
         if dropped:
             conn.execute(delete(CALENDARS).where(CALENDARS.c.ticket_id.in_(dropped)))

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, insert, select, tuple_
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from sla_engine.core.clock import TicketState
@@ -78,10 +79,10 @@ def encoded_metric_rows(values: Mapping[str, Mapping[Any, Any]]) -> Encoded:
     }
 
 
-def stored_rows(session: Session, ticket_ids: Collection[str]) -> dict[str, Encoded]:
+def stored_rows(reader: Session | Connection, ticket_ids: Collection[str]) -> dict[str, Encoded]:
     """The stored metric rows of several tickets (one query)."""
     found: dict[str, Encoded] = {ticket_id: {} for ticket_id in ticket_ids}
-    conn = session.connection()
+    conn = reader.connection() if isinstance(reader, Session) else reader
     rows = conn.execute(_metrics_of_tickets(conn.dialect), {"ids": list(ticket_ids)}).all()
     for ticket_id, metric, *values in rows:
         found[ticket_id][metric] = _encoded(values)
@@ -130,40 +131,70 @@ def store_many(
     one UPDATE (one statement on PostgreSQL, an executemany on SQLite) and one DELETE for
     all of them. The UPDATE sets the columns that differ in some row it writes (a re-plan
     moves the instants; the policy, calendar, cycle... stay)."""
-    added: list[dict[str, Any]] = []
-    changed: list[tuple[str, str, dict[str, Any]]] = []
-    differ: set[int] = set()  # indexes in METRIC_FIELDS
-    gone: list[tuple[str, str]] = []
-    written: dict[str, Encoded] = {}
+    planned = plan_many(items)
+    write_plan(session, planned, now)
+    return planned.written
+
+
+@dataclass
+class MetricWrites:
+    """What `store_many` writes, worked out before (`plan_many`) and written by `write_plan`."""
+
+    added: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    changed: list[tuple[str, str, dict[str, Any], list[int]]] = field(default_factory=list)
+    """(ticket, metric, values, the places in METRIC_FIELDS that differ)"""
+    gone: list[tuple[str, str]] = field(default_factory=list)
+    written: dict[str, Encoded] = field(default_factory=dict)
+    """Each ticket's rows as they are once written."""
+
+
+def plan_many(items: Iterable[tuple[str, TicketState, Mapping[str, list[Any]]]]) -> MetricWrites:
+    """The rows of each ticket's state compared with its stored ones (nothing written)."""
+    planned = MetricWrites()
     for ticket_id, state, stored in items:
         values = metric_values(state)
         wanted = encoded_metric_rows(values)
-        written[ticket_id] = wanted
+        planned.written[ticket_id] = wanted
         for name, row in wanted.items():
             old = stored.get(name)
             if old is None:
-                added.append({"ticket_id": ticket_id, "metric": name, **values[name]})
+                planned.added.append((ticket_id, name, values[name]))
             elif old != row:
-                changed.append((ticket_id, name, values[name]))
-                differ.update(_differing(old, row))
-        gone.extend((ticket_id, name) for name in stored if name not in wanted)
+                planned.changed.append((ticket_id, name, values[name], _differing(old, row)))
+        planned.gone.extend((ticket_id, name) for name in stored if name not in wanted)
+    return planned
+
+
+def write_plan(
+    session: Session, planned: MetricWrites, now: datetime, skip: Collection[str] = ()
+) -> None:
+    """Write `planned`, but the rows of the tickets in `skip`."""
+    added = [
+        {"ticket_id": t, "metric": name, **row, "updated_at": now}
+        for t, name, row in planned.added
+        if t not in skip
+    ]
+    changed = [item for item in planned.changed if item[0] not in skip]
+    gone = [item for item in planned.gone if item[0] not in skip]
     conn = session.connection()
     if added:
-        conn.execute(insert(METRICS_TABLE), [{**row, "updated_at": now} for row in added])
+        conn.execute(insert(METRICS_TABLE), added)
     if changed:
+        differ: set[int] = set()
+        for *_, places in changed:
+            differ.update(places)
         fields = [METRIC_FIELDS[i] for i in sorted(differ)]
-        rows = [[t, name, *(row[f] for f in fields), now] for t, name, row in changed]
+        rows = [[t, name, *(row[f] for f in fields), now] for t, name, row, _ in changed]
         update_rows(
             conn, METRICS_TABLE, ("ticket_id", "metric", *fields, "updated_at"), rows, keys=2
         )
     if gone:
         table = METRICS_TABLE.c
         conn.execute(delete(METRICS_TABLE).where(tuple_(table.ticket_id, table.metric).in_(gone)))
-    return written
 
 
-def _differing(old: list[Any], new: list[Any]) -> Iterable[int]:
+def _differing(old: list[Any], new: list[Any]) -> list[int]:
     """The places where two encoded rows differ (all of them if the lengths do)."""
     if len(old) != len(new):
-        return range(len(new))
-    return (i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b)
+        return list(range(len(new)))
+    return [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]

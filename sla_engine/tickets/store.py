@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as cast_
-from sqlalchemy.engine import Dialect, RowMapping
+from sqlalchemy.engine import Connection, Dialect, Row, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.util import identity_key
@@ -91,6 +91,8 @@ _EVENT_COLUMNS = (
     TicketEvent.received_at,
 )
 _TICKET_COLUMNS = [column.name for column in TICKETS_TABLE.c]
+TICKET_COLUMNS = tuple(_TICKET_COLUMNS)
+"""The columns of a row of `ticket_rows`, in order."""
 _TICKET_TYPES = [column.type for column in TICKETS_TABLE.c]
 # a batch reads the saved clock as its JSON text (decoding it cost half of reading the row)
 _TICKET_READ = [
@@ -141,16 +143,41 @@ def find_tickets(session: Session, ticket_ids: Sequence[str]) -> list[LoadedTick
     re-planned: the saved clock is not decoded (a re-plan rebuilds it from the whole log).
     The ticket's `clock_state` is None and ``stored["clock_state"]`` the stored JSON text;
     `keep_same_clock` then spares the write of a clock that came out the same."""
-    conn = session.connection()
-    query = _tickets_query(conn.dialect)
+    return loaded_tickets(ticket_rows(session.connection(), ticket_ids))
+
+
+def ticket_rows(conn: Connection, ticket_ids: Sequence[str]) -> Sequence[Row[Any]]:
+    """The rows of `find_tickets` as read (locked; the saved clock as its JSON text)."""
     # tuples (a RowMapping's dict() cost more), fetched at once (psycopg's fetchone is slow)
-    rows = conn.execute(query, {"ids": list(ticket_ids)}).all()
+    return conn.execute(_tickets_query(conn.dialect), {"ids": list(ticket_ids)}).all()
+
+
+def loaded_tickets(rows: Sequence[Row[Any]]) -> list[LoadedTicket]:
+    """`find_tickets`' tickets from their rows (`ticket_rows`)."""
     found = []
     for row in rows:
         loaded = loaded_ticket(dict(zip(_TICKET_COLUMNS, row, strict=True)))
         loaded.ticket.__dict__["clock_state"] = None
         found.append(loaded)
     return found
+
+
+def clock_texts(conn: Connection, ticket_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each ticket's saved clock as its stored JSON text, the rows locked: what tells whether
+    a ticket was written since it was read (every write of a ticket rewrites its clock)."""
+    found = conn.execute(_clock_texts_query(conn.dialect), {"ids": list(ticket_ids)})
+    return dict(found.tuples().all())
+
+
+@lru_cache(maxsize=8)
+def _clock_texts_query(dialect: Dialect) -> Select[Any]:
+    table = TICKETS_TABLE.c
+    return (
+        select(table.id, cast_(table.clock_state, Text))
+        .where(one_of(table.id, "ids", dialect))
+        .order_by(table.id)
+        .with_for_update()
+    )
 
 
 @lru_cache(maxsize=8)
@@ -277,10 +304,12 @@ _EVENT_BY_ID = select(*_EVENT_COLUMNS).where(
 )
 
 
-def event_rows_of(session: Session, ticket_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+def event_rows_of(
+    reader: Session | Connection, ticket_ids: Sequence[str]
+) -> dict[str, list[StoredEvent]]:
     """The logs of several tickets in arrival order (one query)."""
     found: dict[str, list[StoredEvent]] = {ticket_id: [] for ticket_id in ticket_ids}
-    conn = session.connection()
+    conn = reader.connection() if isinstance(reader, Session) else reader
     for row in conn.execute(_events_query(conn.dialect), {"ids": list(found)}).all():
         found[row[0]].append(StoredEvent(*row[1:]))
     return found

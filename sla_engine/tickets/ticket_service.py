@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal, Protocol
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +34,7 @@ from sla_engine.json_types import JsonObject
 from sla_engine.storage.models import Ticket
 from sla_engine.tickets import event_insert, metric_rows, store
 from sla_engine.tickets.recent_calendars import RecentCalendars
-from sla_engine.tickets.refresh import refresh_many
+from sla_engine.tickets.refresh import PreparedBatch, prepare_many, refresh_many, write_prepared
 from sla_engine.tickets.requests import (
     EventCreate,
     TicketCreate,
@@ -257,6 +258,22 @@ class TicketService:
         """`refresh_in_session` for a batch of tickets at once (a few statements for all of
         them); unknown ids are skipped. Their states now, by id."""
         return refresh_many(session, self.clocks, self.hooks, ticket_ids, now)
+
+    def prepare_refresh(
+        self, reader: Connection, ticket_ids: Sequence[str], now: datetime
+    ) -> PreparedBatch | None:
+        """The reading and replaying half of `refresh_many_in_session`, on a connection
+        outside the write transaction (nothing written; see `refresh.py`)."""
+        return prepare_many(reader, self.clocks, self.hooks, ticket_ids, now)
+
+    def write_refresh(
+        self, session: Session, prepared: PreparedBatch | None, now: datetime
+    ) -> list[str]:
+        """Write a `prepare_refresh` batch in `session`'s transaction, the tickets written
+        since it was read replayed again here; returns those."""
+        if prepared is None:
+            return []
+        return write_prepared(session, self.clocks, self.hooks, prepared, now, check=True)
 
     def state_in_session(
         self, session: Session, ticket_id: str, at: datetime, *, past: bool = False

@@ -110,6 +110,13 @@ def counting(replanner: Replanner, services: Services) -> list[str]:
         return services.tickets.refresh_many_in_session(session, ids, now)
 
     replanner.refresh_many = refresh_many
+    if replanner.prepare is not None:  # SQLite: the batch is read outside the writer lock
+
+        def prepare(conn: Any, ids: list[str], now: datetime) -> Any:
+            seen.extend(ids)
+            return services.tickets.prepare_refresh(conn, ids, now)
+
+        replanner.prepare = prepare
     return seen
 
 
