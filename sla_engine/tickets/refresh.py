@@ -117,12 +117,14 @@ def prepare_many(
     metrics = metric_rows.plan_many([(t, s, old) for t, s, old, _ in items])
     dialect = conn.dialect.name
     for item, (ticket_id, state, _, clock) in zip(loaded, items, strict=True):
-        ticket = item.ticket
-        ticket.clock_state = clocks.to_json(clock, metrics.written[ticket_id])
+        # set on the detached object's own values, as `store.save_tickets` reads them (the
+        # ORM's attribute events cost more than the rest of this loop)
+        values = item.ticket.__dict__
+        values["clock_state"] = clocks.to_json(clock, metrics.written[ticket_id])
         store.keep_same_clock(item, dialect)
-        ticket.status = state.status
-        ticket.current_policy = state.policy
-        ticket.calendar = state.calendar
+        values["status"] = state.status
+        values["current_policy"] = state.policy
+        values["calendar"] = state.calendar
     prepared = PreparedBatch(loaded, clocks_read, states, taken, metrics)
     pairs = [(item.ticket, states[item.ticket.id]) for item in loaded]
     for hook in hooks:
