@@ -262,6 +262,9 @@ class Replanner:
         assert self.write_prepared is not None
         now = self.clock()
         with self.reader.connect() as conn:
+            # one read transaction for the batch's reads: one snapshot, and SQLite checks once
+            # (not at every statement) whether another connection's commit voids its page cache
+            conn.exec_driver_sql("BEGIN")
             ids = store.affected_tickets(conn, job, cursor, self.batch)
             prepared = self.prepare(conn, ids, now) if ids else None
             conn.rollback()
