@@ -153,12 +153,11 @@ class CreditBooks:
         wanted = sorted(set(accounts) - self.loaded)
         if not wanted:
             return
-        insert_ignoring_duplicates(
-            session,
-            CreditAccount,
-            [{"account": a, "created_at": now} for a in wanted],
-            index_elements=["account"],
-        )
+        # an account with a book has its row: inserted by this run in a chunk committed (a
+        # rolled-back chunk forgets the books) or in this one; account rows are never deleted
+        missing = [{"account": a, "created_at": now} for a in wanted if a not in self.books]
+        if missing:
+            insert_ignoring_duplicates(session, CreditAccount, missing, index_elements=["account"])
         tops: dict[str, int] = {}
         for part in _batches(wanted):
             session.execute(
