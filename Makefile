@@ -1,6 +1,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# pytest-xdist, opt-in: `make test XDIST="-n 2 --dist loadgroup"` runs on two worker processes,
+# each integration module whole on one worker (tests/conftest.py groups them). Empty: one process.
+XDIST ?=
 
 .PHONY: run test test-fast bench lint clean browser
 
@@ -17,7 +20,7 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check sla_engine tests benchmarks
 	$(VENV)/bin/ruff format --check sla_engine tests benchmarks
 	$(VENV)/bin/mypy sla_engine
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(XDIST)
 
 # Headless Chromium and its driver from the system's packages, for the dashboard's browser
 # tests (tests/integration/test_dashboard.py); without them those tests skip locally.
@@ -27,7 +30,7 @@ browser:
 	  echo "note: could not install chromium (needs root): the browser tests will skip"
 
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest $(XDIST) tests/unit
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -141,6 +141,43 @@ PROCESS_MODULES = {
 }
 
 
+# Under pytest-xdist (`make test XDIST="-n 2 --dist loadgroup"`), the tests of an
+# integration module stay together on one worker, so a module-scoped server or seeded
+# database is made once, not once per worker. The modules that time real processes
+# (SIGKILL, a scheduler's delivery, lock hand-over) share one group: they run one after
+# another on one worker, never two of them against each other for the 2 cores.
+TIMED_PROCESS_GROUP = "timed-processes"
+TIMED_PROCESS_MODULES = {
+    "test_ticket_clock_kill",
+    "test_escalation_processes",
+    "test_calendar_store_processes",
+    "test_writer_lock",
+}
+# Headless Chromium is heavy: one browser at a time.
+BROWSER_GROUP = "chromium"
+BROWSER_MODULES = {"test_dashboard", "test_dashboard_screenshots"}
+# The schemathesis cases are generated once per process and sent by both modules
+# (tests/support/schema_cases.py): one worker, one generation.
+SCHEMA_GROUP = "schemathesis"
+SCHEMA_MODULES = {"test_api_contract", "test_api_fuzz"}
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The xdist group of a test: integration tests by module (or shared group), unit
+    tests none (they spread one by one over the workers)."""
+    if "unit" in item.path.parts:
+        return None
+    stem = item.path.stem
+    if stem in TIMED_PROCESS_MODULES:
+        return TIMED_PROCESS_GROUP
+    if stem in BROWSER_MODULES:
+        return BROWSER_GROUP
+    if stem in SCHEMA_MODULES:
+        return SCHEMA_GROUP
+    return stem
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by where it lives and what it needs (`-m "not pg"`, `-m unit`, ...)."""
     for item in items:
@@ -149,6 +186,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.path.stem in PROCESS_MODULES:
             item.add_marker("process")
             item.add_marker("slow")
+        group = xdist_group_of(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgresql" in map(str, callspec.params.values()):
             item.add_marker("pg")
