@@ -63,9 +63,12 @@ class DriverStatement:
             cursor.close()
         if row is None:
             return None
+        # a list comprehension, not a generator: no resumption per column
         return tuple(
-            value if process is None else process(value)
-            for value, process in zip(row, compiled.results, strict=True)
+            [
+                value if process is None else process(value)
+                for value, process in zip(row, compiled.results, strict=True)
+            ]
         )
 
     def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
