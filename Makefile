@@ -1,9 +1,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# pytest-xdist, opt-in: `make test XDIST="-n 2 --dist loadgroup"` runs on two worker processes,
-# each integration module whole on one worker (tests/conftest.py groups them). Empty: one process.
-XDIST ?=
+# pytest-xdist: two worker processes, each integration module whole on one worker
+# (tests/conftest.py groups them). `make test XDIST=` runs in one process.
+XDIST ?= -n 2 --dist loadgroup
 
 .PHONY: run test test-fast bench lint clean browser
 
