@@ -237,20 +237,14 @@ class Replanner:
             now = self.clock()
             ids = store.affected_tickets(session, job, cursor, self.batch)
             if not ids:
-                if not store.finish_replan(session, job, self.owner, now):
-                    raise _LeaseLost
-                if self.finished is not None:
-                    self.finished(session, job.calendar, now)
+                self._finish(session, job, now)
                 return 0, cursor
             if self.refresh_many is not None:
                 self.refresh_many(session, ids, now)
             else:
                 for ticket_id in ids:
                     self.refresh(session, ticket_id, now)
-            if not store.advance_replan(
-                session, job, self.owner, ids[-1], len(ids), now + self.lease
-            ):
-                raise _LeaseLost  # rolls the batch back
+            self._advance(session, job, ids, now)
             return len(ids), ids[-1]
 
     def _batch_split(self, job: ReplanJob, cursor: str | None) -> tuple[int, str | None]:
@@ -270,17 +264,24 @@ class Replanner:
             conn.rollback()
         with self.sessions.begin() as session:
             if not ids:
-                if not store.finish_replan(session, job, self.owner, now):
-                    raise _LeaseLost
-                if self.finished is not None:
-                    self.finished(session, job.calendar, now)
+                self._finish(session, job, now)
                 return 0, cursor
             self.write_prepared(session, prepared, now)
-            if not store.advance_replan(
-                session, job, self.owner, ids[-1], len(ids), now + self.lease
-            ):
-                raise _LeaseLost  # rolls the batch back
+            self._advance(session, job, ids, now)
             return len(ids), ids[-1]
+
+    def _finish(self, session: Session, job: ReplanJob, now: datetime) -> None:
+        """End the job (or slice) whose tickets are all done, in the batch's transaction."""
+        if not store.finish_replan(session, job, self.owner, now):
+            raise _LeaseLost
+        if self.finished is not None:
+            self.finished(session, job.calendar, now)
+
+    def _advance(self, session: Session, job: ReplanJob, ids: list[str], now: datetime) -> None:
+        """Move the cursor past a written batch and renew the lease; a lost lease rolls the
+        batch back."""
+        if not store.advance_replan(session, job, self.owner, ids[-1], len(ids), now + self.lease):
+            raise _LeaseLost
 
     @staticmethod
     def _announce(job: ReplanJob) -> None:
