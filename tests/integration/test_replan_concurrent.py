@@ -35,21 +35,15 @@ def built(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.delenv("SLA_ENGINE_CALENDARS", raising=False)
     services = build(db_url, tmp_path, Clock(START))
     try:
-        open_tickets(services, clock_of(services))
+        open_tickets(services, Clock.of(services))
         yield services
     finally:
         services.close()
 
 
-def clock_of(services: Services) -> Clock:
-    clock = services.tickets.clock
-    assert isinstance(clock, Clock)
-    return clock
-
-
 def change_hours(services: Services) -> None:
     """The new version, stored without running its job (the tests run the batch)."""
-    clock_of(services).now = NOW + timedelta(minutes=1)
+    Clock.of(services).now = NOW + timedelta(minutes=1)
     store = services.calendar_store
     assert store is not None
     store.put("smartertools", MORNINGS)
@@ -98,7 +92,7 @@ def assert_as_fresh_replay(services: Services, now: datetime, ids: list[str]) ->
 
 def test_a_write_between_the_unlocked_read_and_the_write_is_kept(built: Services) -> None:
     change_hours(built)
-    now = clock_of(built).now
+    now = Clock.of(built).now
     ids = ticket_ids(built)
     assert ANSWERED in ids and FIRED in ids
     assert timer_status(built, FIRED, "50%") == "pending"
@@ -124,7 +118,7 @@ def test_a_write_between_the_unlocked_read_and_the_write_is_kept(built: Services
 
 def test_a_batch_with_nothing_written_between_is_written_as_prepared(built: Services) -> None:
     change_hours(built)
-    now = clock_of(built).now
+    now = Clock.of(built).now
     ids = ticket_ids(built)
     with reader(built).connect() as conn:
         prepared = built.tickets.prepare_refresh(conn, ids, now)
@@ -138,7 +132,7 @@ def test_the_replan_job_keeps_a_write_made_while_it_read(built: Services) -> Non
     """The job itself (SQLite: its batch read outside the writer lock; PostgreSQL: read and
     written in one transaction) with the writes landing while its first batch is prepared."""
     change_hours(built)
-    now = clock_of(built).now
+    now = Clock.of(built).now
     store = built.calendar_store
     assert store is not None and store.replanner is not None
     replanner = store.replanner

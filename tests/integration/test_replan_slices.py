@@ -40,12 +40,6 @@ def services(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         built.close()
 
 
-def clock_of(services: Services) -> Clock:
-    clock = services.tickets.clock
-    assert isinstance(clock, Clock)
-    return clock
-
-
 def calendars(services: Services) -> CalendarStore:
     store = services.calendar_store
     assert store is not None and store.replanner is not None
@@ -126,7 +120,7 @@ def counting(replanner: Replanner, services: Services) -> list[str]:
 def test_a_large_job_is_split_into_slices_each_ticket_done_once(services: Services) -> None:
     ids = open_tickets(services)
     store = calendars(services)
-    clock_of(services).now = NOW + timedelta(minutes=1)
+    Clock.of(services).now = NOW + timedelta(minutes=1)
     store.put("smartertools", support_hours("08:00-13:00"))
     first = store.replanner
     assert first is not None
@@ -134,7 +128,7 @@ def test_a_large_job_is_split_into_slices_each_ticket_done_once(services: Servic
     other = Replanner(
         services.sessionmaker,
         services.tickets.refresh_in_session,
-        clock_of(services),
+        Clock.of(services),
         batch=3,
         slice_size=8,
     )
@@ -183,7 +177,7 @@ def test_two_quick_changes_walk_the_tickets_once(
 ) -> None:
     ids = open_tickets(services, 6)
     store = calendars(services)
-    clock_of(services).now = NOW + timedelta(minutes=1)
+    Clock.of(services).now = NOW + timedelta(minutes=1)
     store.put("smartertools", support_hours("08:00-13:00"), effective_from=NOW, retroactive=True)
     store.put("smartertools", support_hours("08:00-12:00"))
     rows = jobs(services)
@@ -204,7 +198,7 @@ def test_two_quick_changes_walk_the_tickets_once(
 def test_a_job_in_progress_is_covered_by_a_newer_one(services: Services) -> None:
     ids = open_tickets(services, 12)
     store = calendars(services)
-    clock_of(services).now = NOW + timedelta(minutes=1)
+    Clock.of(services).now = NOW + timedelta(minutes=1)
     store.put("smartertools", support_hours("08:00-13:00"))
     replanner = store.replanner
     assert replanner is not None
@@ -233,7 +227,7 @@ def test_a_retroactive_change_replans_a_ticket_that_moved_away_after_its_start(
 ) -> None:
     """Berlin 09:00-12:00 (3 h), then Sydney: breached at 10:00 Sydney. Berlin cut back to
     09:00-10:00 retroactively from before the move: 1 h in Berlin, 3 h in Sydney, due 12:00."""
-    clock = clock_of(services)
+    clock = Clock.of(services)
     clock.now = MOVE_NOW
     tickets = services.tickets
     tickets.create_ticket(
@@ -275,7 +269,7 @@ def test_a_split_needs_the_job_whole_unstarted_and_leased(services: Services) ->
 
     open_tickets(services)
     calendars(services).put("smartertools", support_hours("08:00-13:00"))
-    now = clock_of(services).now
+    now = Clock.of(services).now
     with services.sessionmaker.begin() as session:
         job = sql.claim_replan(session, "a", now, now + timedelta(seconds=10))
     assert job is not None and job.whole

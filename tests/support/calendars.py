@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sla_engine.calendar_store import CalendarStore, build_calendar_store
+from sla_engine.composition import Services
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -36,6 +37,13 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+    @staticmethod
+    def of(services: Services) -> Clock:
+        """The test clock the composed services were built with."""
+        clock = services.tickets.clock
+        assert isinstance(clock, Clock)
+        return clock
 
 
 def weekdays(window: str, timezone: str = "America/Phoenix", **more: Any) -> dict[str, Any]:
