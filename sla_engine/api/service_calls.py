@@ -10,21 +10,32 @@ longer) does the call wait in the thread pool. Deciding by "is the lock free at 
 sent most calls to the pool under load: a pooled call holds the lock, so the next one is
 pooled too (measured: three quarters of the calls, 940 events/s). On PostgreSQL, where
 writers of different tickets run in parallel, calls always go to the thread pool.
+
+The pool is a plain `ThreadPoolExecutor` reached with `loop.run_in_executor`, not
+Starlette's `run_in_threadpool` (anyio's worker threads and capacity limiter): the same
+number of threads at most, a cheaper hop (a call of 0.1 ms of Python from 4 concurrent
+tasks: 66 against 88 us of CPU per call).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from fastapi import FastAPI, Request
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
 from sla_engine.storage.db import writer_lock_of
 
 P = ParamSpec("P")
 T = TypeVar("T")
+POOL_THREADS = 40
+"""As many as anyio's default capacity limiter let `run_in_threadpool` use."""
+_POOL = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="service-call")
 
 
 def install(app: FastAPI, engine: Engine) -> None:
@@ -33,8 +44,9 @@ def install(app: FastAPI, engine: Engine) -> None:
 
 async def call(request: Request, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(*args)`: inline on SQLite unless another process holds the writer lock, else in
-    the thread pool."""
+    the thread pool (with the caller's context variables, as `run_in_threadpool` ran it)."""
     lock = request.app.state.writer_lock
     if lock is not None and not lock.held_elsewhere():
         return fn(*args, **kwargs)
-    return await run_in_threadpool(fn, *args, **kwargs)
+    job = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_POOL, job)
