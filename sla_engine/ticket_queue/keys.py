@@ -29,6 +29,7 @@ from sla_engine.core.clock import Event, TicketState
 from sla_engine.core.times import EPOCH
 from sla_engine.storage.bulk_update import update_rows
 from sla_engine.storage.models import NO_BREACH, PAUSED, Ticket, TicketQueueCalendar
+from sla_engine.storage.write_connection import connection_of
 from sla_engine.tickets import TicketCreate
 
 CALENDARS = cast(Table, TicketQueueCalendar.__table__)
@@ -132,7 +133,7 @@ class PlannedQueueRows:
         dropped = [t for t in self.dropped if t not in skip]
         added = [row for row in self.added if row["ticket_id"] not in skip]
         moved = [item for item in self.moved if item[0] not in skip]
-        conn = session.connection()
+        conn = connection_of(session)
         if dropped:
             conn.execute(delete(CALENDARS).where(CALENDARS.c.ticket_id.in_(dropped)))
         if added:

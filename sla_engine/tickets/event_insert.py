@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, text
 from sqlalchemy.orm import Session
 
+from sla_engine.storage.write_connection import connection_of
 from sla_engine.tickets.driver_statements import DriverStatement
 from sla_engine.tickets.store import (
     EVENTS_TABLE,
@@ -53,7 +54,7 @@ _LOCK_AND_INSERT = DriverStatement(
 
 def combined(session: Session) -> bool:
     """Whether `lock_and_insert` can serve this session's database (PostgreSQL)."""
-    return session.connection().dialect.name == "postgresql"
+    return connection_of(session).dialect.name == "postgresql"
 
 
 def lock_and_insert(
@@ -70,7 +71,7 @@ def lock_and_insert(
     (event_id already stored, or `occurred_at` before the ticket's `created_at`)."""
     values = dict(data)
     row = _LOCK_AND_INSERT.first(
-        session.connection(), event_params(ticket_id, event_id, type_, occurred_at, values, now)
+        connection_of(session), event_params(ticket_id, event_id, type_, occurred_at, values, now)
     )
     if row is None:
         return None

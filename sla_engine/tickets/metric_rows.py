@@ -17,6 +17,7 @@ from sla_engine.core.clock import TicketState
 from sla_engine.core.metric_clock import optional_us
 from sla_engine.storage.bulk_update import one_of, update_rows
 from sla_engine.storage.models import TicketMetric
+from sla_engine.storage.write_connection import connection_of
 
 METRIC_FIELDS = (  # the columns of a metric row the clock derives
     "cycle",
@@ -117,7 +118,7 @@ def store_metrics(
     ``stored``: the rows as this service last wrote them (saved with the clock), so they
     need not be read; without it they are read. Returns the rows as now stored."""
     if stored is None:
-        found = session.connection().execute(_METRICS_OF_TICKET, {"ticket_id": ticket_id})
+        found = connection_of(session).execute(_METRICS_OF_TICKET, {"ticket_id": ticket_id})
         stored = encoded_metric_rows({r.metric: r._mapping for r in found})
     return store_many(session, [(ticket_id, state, stored)], now)[ticket_id]
 
@@ -176,7 +177,7 @@ def write_plan(
     ]
     changed = [item for item in planned.changed if item[0] not in skip]
     gone = [item for item in planned.gone if item[0] not in skip]
-    conn = session.connection()
+    conn = connection_of(session)
     if added:
         conn.execute(insert(METRICS_TABLE), added)
     if changed:

@@ -36,6 +36,7 @@ from sqlalchemy.orm.util import identity_key
 from sla_engine.core.clock import Event
 from sla_engine.storage.bulk_update import JsonText, one_of, update_rows
 from sla_engine.storage.models import Ticket, TicketEvent
+from sla_engine.storage.write_connection import connection_of
 from sla_engine.tickets.checkpoints import Checkpoint as Checkpoint  # re-exported
 from sla_engine.tickets.checkpoints import Position
 from sla_engine.tickets.checkpoints import add_checkpoints as add_checkpoints  # re-exported
@@ -128,7 +129,7 @@ class LoadedTicket:
 def find_ticket(session: Session, ticket_id: str, *, lock: bool = False) -> LoadedTicket | None:
     """The ticket row (locked for the transaction with ``lock``), or None. One plain query:
     no ORM identity, no flush."""
-    row = _FIND_TICKET[lock].first(session.connection(), {"ticket_id": ticket_id})
+    row = _FIND_TICKET[lock].first(connection_of(session), {"ticket_id": ticket_id})
     return None if row is None else loaded_ticket(dict(zip(_TICKET_COLUMNS, row, strict=True)))
 
 
@@ -238,9 +239,9 @@ def save_tickets(session: Session, tickets: Sequence[LoadedTicket]) -> None:
         # given as its JSON text goes there too (`update_rows` writes it as it is)
         if len(rows) > 1 or isinstance(rows[0].get("clock_state"), JsonText):
             values = [[row["b_id"], *(row[name] for name in columns)] for row in rows]
-            update_rows(session.connection(), TICKETS_TABLE, ("id", *columns), values)
+            update_rows(connection_of(session), TICKETS_TABLE, ("id", *columns), values)
         else:
-            _ticket_update(columns).run(session.connection(), rows)
+            _ticket_update(columns).run(connection_of(session), rows)
 
 
 def _changed(ticket: Ticket, stored: Mapping[str, object]) -> dict[str, object]:
@@ -356,14 +357,14 @@ def insert_new_event(
     statement either way."""
     values = dict(data)
     row = _INSERT_NEW_EVENT_RUN.first(
-        session.connection(), event_params(ticket_id, event_id, type_, occurred_at, values, now)
+        connection_of(session), event_params(ticket_id, event_id, type_, occurred_at, values, now)
     )
     return None if row is None else StoredEvent(row[0], event_id, type_, occurred_at, values, now)
 
 
 def find_event(session: Session, ticket_id: str, event_id: str) -> StoredEvent | None:
     row = (
-        session.connection()
+        connection_of(session)
         .execute(_EVENT_BY_ID, {"ticket_id": ticket_id, "event_id": event_id})
         .first()
     )

@@ -32,6 +32,7 @@ from sla_engine.core.times import require_aware, utcnow
 from sla_engine.errors import Conflict, InputError, NotFound, SlaEngineError
 from sla_engine.json_types import JsonObject
 from sla_engine.storage.models import Ticket
+from sla_engine.storage.write_connection import write_on_connection
 from sla_engine.tickets import event_insert, metric_rows, store
 from sla_engine.tickets.recent_calendars import RecentCalendars
 from sla_engine.tickets.refresh import PreparedBatch, prepare_many, refresh_many, write_prepared
@@ -122,7 +123,9 @@ class TicketService:
             now = self.clock()
             committing = False
             try:
-                with self.sessionmaker() as session, session.begin():
+                # the transaction on a connection of its own, the ORM session started only
+                # if a hook uses it (`write_on_connection`)
+                with write_on_connection(self.sessionmaker) as session:
                     answer = self._append_event(session, ticket_id, req, now)
                     committing = True
                 return answer
