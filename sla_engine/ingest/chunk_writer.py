@@ -287,7 +287,10 @@ class _Chunk:
 
     def _single_event(self, ticket_id: str, req: EventCreate) -> None:
         """An event through the ticket service (it may move credits or open a ticket)."""
-        self._write_planned()
+        if self.writer.bulk:
+            self._write_read_by(ticket_id, req)
+        else:
+            self._write_planned()
         answer = self._single(
             lambda: self.tickets.add_event_in_session(self.session, ticket_id, req, self.now)
         )
@@ -303,6 +306,26 @@ class _Chunk:
             new_id = req.data.get("new_ticket_id") if req.type == "split" else None
             if isinstance(new_id, str):
                 self._stored_now(new_id)
+
+    def _write_read_by(self, ticket_id: str, req: EventCreate) -> None:
+        """Write what a credit event's single call reads, the rest of the chunk waiting for
+        its end: the ticket (a new one with its events; a stored one's waiting events and
+        refresh) and its account's planned ledger entries. A split naming a ticket this
+        chunk plans writes everything first (the call then finds it and refuses)."""
+        new_id = req.data.get("new_ticket_id") if req.type == "split" else None
+        if isinstance(new_id, str) and new_id in self.new:
+            self._write_planned()
+            return
+        new = self.new.get(ticket_id)
+        if new is not None:
+            account = new.request.account
+            self._write_new([ticket_id])
+        else:
+            account = getattr(self.stored.get(ticket_id), "account", None)
+            if ticket_id in self.appends:
+                self._write_appends([ticket_id])
+        if account is not None:
+            self.writer.books.write(self.session, self.now, [account])
 
     def _single(self, call: Callable[[], T]) -> T:
         """A single call in a savepoint: its error leaves nothing behind."""
@@ -349,32 +372,40 @@ class _Chunk:
 
     # -- the bulk parts -----------------------------------------------------------------------
 
-    def _write_new(self) -> None:
-        """Insert the tickets planned so far (`new_tickets.write_new_tickets`)."""
+    def _write_new(self, only: Sequence[str] | None = None) -> None:
+        """Insert the tickets planned so far, or `only` those
+        (`new_tickets.write_new_tickets`)."""
         if not self.new:
             return
+        if only is None:
+            new = self.new
+            # in the order decided, without the tickets written before (for a credit event)
+            events = [(t, e) for t, e in self.new_events if t in new]
+        else:
+            new = {ticket_id: self.new[ticket_id] for ticket_id in only}
+            events = [(t, e) for t in only for e in new[t].events]
         written = write_new_tickets(
-            self.session,
-            self.tickets,
-            self.writer.new_ticket_steps,
-            self.new,
-            self.new_events,
-            self.now,
+            self.session, self.tickets, self.writer.new_ticket_steps, new, events, self.now
         )
         for ticket_id, row in written.items():
             self.stored[ticket_id] = row  # type: ignore[assignment]
-            self.stored_events[ticket_id] = self.new[ticket_id].event_ids
+            self.stored_events[ticket_id] = new[ticket_id].event_ids
         self.session.flush()
-        self.new.clear()
-        self.new_events.clear()
+        if only is None:
+            self.new.clear()
+            self.new_events.clear()
+        else:
+            for ticket_id in only:
+                del self.new[ticket_id]
 
-    def _write_appends(self) -> None:
-        """Insert the events waiting for stored tickets; refresh them together, each replayed
-        once (`TicketService.refresh_many_in_session`: a few statements for all)."""
+    def _write_appends(self, only: Sequence[str] | None = None) -> None:
+        """Insert the events waiting for stored tickets (or `only` those); refresh them
+        together, each replayed once (`TicketService.refresh_many_in_session`: a few
+        statements for all)."""
         if not self.appends:
             return
         now = self.now
-        ids = sorted(self.appends)
+        ids = sorted(self.appends) if only is None else sorted(only)
         for part in in_batches(ids):  # lock them, in a stable order
             self.session.execute(
                 sa.select(Ticket.id)
@@ -393,7 +424,8 @@ class _Chunk:
             ),
         )
         self.tickets.refresh_many_in_session(self.session, ids, now)
-        self.appends.clear()
+        for ticket_id in ids:
+            del self.appends[ticket_id]
 
 
 _PLAIN_TYPES = EVENT_TYPES - {"policy_changed", "calendar_changed"}

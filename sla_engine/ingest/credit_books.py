@@ -198,12 +198,20 @@ class CreditBooks:
         self.touched[account] = None
         return self.books[account]
 
-    def write(self, session: Session, now: datetime) -> int:
-        """Append every pending entry in one statement; returns how many. Their ids are taken
-        first (`_new_ids`), in planning order, so lots planned in this chunk are referred to
-        by their final ids and nothing is read back."""
-        touched = [self.books[a] for a in self.touched if a in self.books]
-        self.touched.clear()
+    def write(
+        self, session: Session, now: datetime, accounts: Sequence[str] | None = None
+    ) -> int:
+        """Append every pending entry (or those of `accounts`) in one statement; returns how
+        many. Their ids are taken first (`_new_ids`), in planning order, so lots planned in
+        this chunk are referred to by their final ids and nothing is read back."""
+        if accounts is None:
+            names = list(self.touched)
+            self.touched.clear()
+        else:
+            names = [a for a in accounts if a in self.touched]
+            for a in names:
+                del self.touched[a]
+        touched = [self.books[a] for a in names if a in self.books]
         pending = [(b, e) for b in touched for e in b.pending]
         if not pending:
             return 0
