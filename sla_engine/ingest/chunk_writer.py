@@ -113,9 +113,29 @@ class ChunkWriter:
     def write(
         self, session: Session, numbered: Sequence[tuple[int, str]], now: datetime
     ) -> tuple[Counts, list[Reject]]:
+        chunk = self.decide(session, parse_lines(numbered), now)
+        return chunk.finish()
+
+    def decide(self, session: Session, parsed: Sequence[Parsed], now: datetime) -> _Chunk:
+        """Decide the chunk's lines (writing what credit events read); `finish()` writes the
+        rest (it may run in another thread: only it uses the session and the books then)."""
         chunk = _Chunk(self, session, now)
-        chunk.run(numbered)
-        return chunk.counts, chunk.rejects
+        chunk.run(parsed)
+        return chunk
+
+
+Parsed = tuple[int, str, Line | LineError]
+
+
+def parse_lines(numbered: Sequence[tuple[int, str]]) -> list[Parsed]:
+    """The chunk's lines parsed (pure: no database, no state)."""
+    parsed: list[Parsed] = []
+    for number, text in numbered:
+        try:
+            parsed.append((number, text, parse_line(text)))
+        except LineError as exc:
+            parsed.append((number, text, exc))
+    return parsed
 
 
 class _Chunk:
@@ -136,13 +156,7 @@ class _Chunk:
 
     # -- the chunk --------------------------------------------------------------------------
 
-    def run(self, numbered: Sequence[tuple[int, str]]) -> None:
-        parsed: list[tuple[int, str, Line | LineError]] = []
-        for number, text in numbered:
-            try:
-                parsed.append((number, text, parse_line(text)))
-            except LineError as exc:
-                parsed.append((number, text, exc))
+    def run(self, parsed: Sequence[Parsed]) -> None:
         self.counts.lines = len(parsed)
         self._read_stored([p for _, _, p in parsed if not isinstance(p, LineError)])
         for number, text, line in parsed:
@@ -152,7 +166,11 @@ class _Chunk:
                 self._decide(line)
             except SlaEngineError as exc:
                 self._reject(number, text, error_text(exc))
+
+    def finish(self) -> tuple[Counts, list[Reject]]:
+        """Write what the chunk planned; its counts and rejects."""
         self._write_planned()
+        return self.counts, self.rejects
 
     def _reject(self, number: int, text: str, error: str) -> None:
         self.counts.rejected += 1

@@ -198,9 +198,7 @@ class CreditBooks:
         self.touched[account] = None
         return self.books[account]
 
-    def write(
-        self, session: Session, now: datetime, accounts: Sequence[str] | None = None
-    ) -> int:
+    def write(self, session: Session, now: datetime, accounts: Sequence[str] | None = None) -> int:
         """Append every pending entry (or those of `accounts`) in one statement; returns how
         many. Their ids are taken first (`_new_ids`), in planning order, so lots planned in
         this chunk are referred to by their final ids and nothing is read back."""

@@ -17,6 +17,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.errors import InputError
-from sla_engine.ingest.chunk_writer import ChunkWriter
+from sla_engine.ingest.chunk_writer import ChunkWriter, Parsed, parse_lines
 from sla_engine.ingest.jsonl import GrantLine, LineError, SubscriptionLine, parse_line
 from sla_engine.ingest.line_results import Counts, Reject
 from sla_engine.ingest.models import ImportRun
@@ -36,6 +37,8 @@ from sla_engine.tickets import TicketService
 from sla_engine.tickets.store import is_transient
 
 CHUNK_LINES = 5_000
+PIPELINED_DIALECTS = ("postgresql",)
+"""Where a chunk's end and commit run in a thread while the next chunk's lines are read."""
 GC_THRESHOLDS = (50_000, 50, 100)
 """The collector's thresholds during a run (Python's are 700, 10, 10)."""
 _FINGERPRINT_BYTES = 1 << 16
@@ -129,18 +132,29 @@ class Importer:
                 if resumed_at is not None:
                     self._recount(handle, run.next_offset, writer)
                 handle.seek(run.next_offset)
-                line_number, offset = run.next_line, run.next_offset
-                for lines, end_offset, end_line in _chunks(
-                    handle, line_number, offset, self.chunk_lines
-                ):
-                    chunk_counts, chunk_rejects = self._write_chunk(
-                        writer, run.id, lines, (offset, end_offset), end_line, counts, rejects
-                    )
-                    line_number, offset = end_line, end_offset
+                offset = run.next_offset
+                tail: _Tail | None = None
+
+                def done(ended: _Tail) -> None:
+                    chunk_counts, found = ended.result()
                     counts.add(chunk_counts)
                     run_counts.add(chunk_counts)
                     if on_progress is not None:
-                        on_progress(Progress(offset, total, counts, run_counts, chunk_rejects))
+                        on_progress(Progress(ended.span[1], total, counts, run_counts, found))
+
+                with self._writer_thread() as pool:
+                    for lines, end_offset, end_line in _chunks(
+                        handle, run.next_line, offset, self.chunk_lines
+                    ):
+                        parsed = parse_lines(lines)  # while the chunk before commits
+                        if tail is not None:
+                            done(tail)
+                        span = (offset, end_offset)
+                        job = _Job(writer, run.id, parsed, span, end_line, counts, rejects)
+                        tail = self._start_chunk(job, pool)
+                        offset = end_offset
+                    if tail is not None:
+                        done(tail)
             self._finish(run.id, counts)
         finally:
             rejects.close()
@@ -213,37 +227,71 @@ class Importer:
 
     # -- one chunk ----------------------------------------------------------------------------
 
-    def _write_chunk(
-        self,
-        writer: ChunkWriter,
-        run_id: int,
-        lines: list[tuple[int, str]],
-        span: tuple[int, int],
-        end_line: int,
-        before: Counts,
-        rejects: _RejectsFile,
-    ) -> tuple[Counts, list[Reject]]:
-        seen = writer.requests_seen.copy()
-        for attempt in range(1, _ATTEMPTS + 1):
-            mark = rejects.size
-            try:
-                with self.sessions() as session, session.begin():
-                    counts, found = writer.write(session, lines, self.clock())
-                    rejects.write(found)
-                    total = Counts(**before.to_json())
-                    total.add(counts)
-                    self._advance(session, run_id, span, end_line, rejects.size, total)
-                return counts, found
-            except (IntegrityError, OperationalError) as exc:
-                rejects.truncate(mark)
-                writer.forget()
-                writer.requests_seen = seen.copy()
-                if attempt == _ATTEMPTS or not is_transient(exc):
-                    raise
-            except BaseException:
-                rejects.truncate(mark)
+    @contextmanager
+    def _writer_thread(self) -> Iterator[ThreadPoolExecutor | None]:
+        """On PostgreSQL, a thread that writes the end of each chunk and commits it while the
+        next chunk's lines are read and parsed (the server's work then overlaps the import's);
+        elsewhere none."""
+        bind = self.sessions.kw.get("bind")
+        dialect = getattr(getattr(bind, "dialect", None), "name", None)
+        if dialect not in PIPELINED_DIALECTS:
+            yield None
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="import-writer") as pool:
+            yield pool
+
+    def _start_chunk(self, job: _Job, pool: ThreadPoolExecutor | None) -> _Tail:
+        """Decide the chunk's lines here; its end and commit in `pool` (or here). A first
+        attempt that fails transiently is retried here, as a whole (`_write_chunk`)."""
+        if pool is None or not job.writer.bulk:
+            return _Tail(job.span, self._write_chunk(job, _ATTEMPTS))
+        try:
+            session = self._decide(job)
+        except (IntegrityError, OperationalError) as exc:
+            if not is_transient(exc):
                 raise
+            return _Tail(job.span, self._write_chunk(job, _ATTEMPTS - 1))
+        future = pool.submit(self._end_chunk, job, session)
+        return _Tail(job.span, None, future, lambda: self._write_chunk(job, _ATTEMPTS - 1))
+
+    def _write_chunk(self, job: _Job, attempts: int) -> tuple[Counts, list[Reject]]:
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._end_chunk(job, self._decide(job))
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == attempts or not is_transient(exc):
+                    raise
         raise AssertionError("unreachable")
+
+    def _decide(self, job: _Job) -> Session:
+        """Open the chunk's transaction and decide its lines (`ChunkWriter.decide`)."""
+        job.begin()
+        session = self.sessions()
+        try:
+            session.begin()
+            job.chunk = job.writer.decide(session, job.parsed, self.clock())
+        except BaseException as exc:
+            session.close()
+            job.failed(exc)
+            raise
+        return session
+
+    def _end_chunk(self, job: _Job, session: Session) -> tuple[Counts, list[Reject]]:
+        """Write the rest of the chunk, its rejects and the marker, and commit."""
+        assert job.chunk is not None
+        try:
+            counts, found = job.chunk.finish()
+            job.rejects.write(found)
+            total = Counts(**job.before.to_json())
+            total.add(counts)
+            self._advance(session, job.run_id, job.span, job.end_line, job.rejects.size, total)
+            session.commit()
+        except BaseException as exc:
+            session.close()
+            job.failed(exc)
+            raise
+        session.close()
+        return counts, found
 
     def _advance(
         self,
@@ -271,6 +319,71 @@ class Importer:
                 "wait for it to end (a rerun then resumes where it stopped)",
                 field="FILE",
             )
+
+
+class _Job:
+    """One chunk of lines to write, and what a retry of it needs."""
+
+    def __init__(
+        self,
+        writer: ChunkWriter,
+        run_id: int,
+        parsed: list[Parsed],
+        span: tuple[int, int],
+        end_line: int,
+        before: Counts,
+        rejects: _RejectsFile,
+    ) -> None:
+        self.writer = writer
+        self.run_id = run_id
+        self.parsed = parsed
+        self.span = span
+        self.end_line = end_line
+        self.before = Counts(**before.to_json())
+        self.rejects = rejects
+        self.seen = writer.requests_seen.copy()
+        self.mark = rejects.size
+        self.chunk: Any = None
+
+    def begin(self) -> None:
+        self.mark = self.rejects.size
+        self.chunk = None
+
+    def failed(self, exc: BaseException) -> None:
+        """Undo what an attempt left outside the database."""
+        self.rejects.truncate(self.mark)
+        if isinstance(exc, IntegrityError | OperationalError):
+            self.writer.forget()
+            self.writer.requests_seen = self.seen.copy()
+
+
+class _Tail:
+    """A chunk's end: done, or running in the writer thread (a transient failure there is
+    retried in the caller's thread by `retry`)."""
+
+    def __init__(
+        self,
+        span: tuple[int, int],
+        done: tuple[Counts, list[Reject]] | None,
+        future: Future[tuple[Counts, list[Reject]]] | None = None,
+        retry: Callable[[], tuple[Counts, list[Reject]]] | None = None,
+    ) -> None:
+        self.span = span
+        self.done = done
+        self.future = future
+        self.retry = retry
+
+    def result(self) -> tuple[Counts, list[Reject]]:
+        if self.done is not None:
+            return self.done
+        assert self.future is not None and self.retry is not None
+        try:
+            self.done = self.future.result()
+        except (IntegrityError, OperationalError) as exc:
+            if not is_transient(exc):
+                raise
+            self.done = self.retry()
+        return self.done
 
 
 @contextmanager
