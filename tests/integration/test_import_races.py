@@ -5,12 +5,24 @@ as the duplicate it is, and nothing is doubled."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from sla_engine.ingest import chunk_writer
+from sla_engine.ingest import chunk_writer, importer
 from sla_engine.tickets import TicketCreate
-from tests.support.ingest import NOW, import_file, services_at, snapshot, write_config, write_lines
+from tests.support.ingest import (
+    NOW,
+    differences,
+    generated_lines,
+    import_file,
+    second_database,
+    services_at,
+    snapshot,
+    write_config,
+    write_lines,
+)
 
 LINES = [
     '{"kind":"ticket","id":"R-1","policy":"standard","created_at":"2025-11-20T08:00:00Z"}',
@@ -46,3 +58,37 @@ def test_a_chunk_that_lost_a_race_is_written_again(
     stored = snapshot(db_url)
     assert sorted(stored["tickets"]) == ["R-1", "R-2"]
     assert [e[0] for e in stored["events"]["R-1"]] == ["a"]
+
+
+def test_a_chunk_whose_end_fails_transiently_is_written_again(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A chunk's end (on PostgreSQL written in the writer thread while the next chunk's lines
+    are parsed) that fails with a transient error after its rows and rejects are written is
+    rolled back, its rejects cut back, and the whole chunk decided and written again: the
+    result is one clean run's."""
+    lines = generated_lines(40, seed=11)
+    lines.insert(90, "not json")  # a reject in the second chunk, the one that fails
+    real = importer.Importer._advance
+    calls = []
+
+    def fails_once(self: importer.Importer, *args: Any) -> None:
+        calls.append(1)
+        real(self, *args)
+        if len(calls) == 2:
+            raise sa.exc.IntegrityError("UPDATE", {}, Exception("lost a race"))
+
+    monkeypatch.setattr(importer.Importer, "_advance", fails_once)
+    config = write_config(tmp_path, db_url)
+    outcome = import_file(config, write_lines(tmp_path / "flaky.jsonl", lines), chunk=60)
+    monkeypatch.setattr(importer.Importer, "_advance", real)
+
+    other = second_database(db_url, tmp_path, request)
+    clean_dir = tmp_path / "clean"
+    config = write_config(clean_dir, other)
+    clean = import_file(config, write_lines(clean_dir / "flaky.jsonl", lines), chunk=60)
+    assert len(calls) == 8  # 7 chunks, the second twice
+    assert outcome.counts == clean.counts and outcome.counts.rejected == 1
+    rejects = (tmp_path / "flaky.rejects.jsonl").read_text()
+    assert rejects == (clean_dir / "flaky.rejects.jsonl").read_text()
+    assert differences(snapshot(db_url), snapshot(other)) == []
