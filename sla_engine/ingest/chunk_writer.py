@@ -14,7 +14,9 @@ single calls leave. What makes it fast:
   end they are inserted together and those tickets are refreshed together, each replayed
   once (`TicketService.refresh_many_in_session`: metric rows, saved clock and hooks);
 - a credit event (it moves credits, or opens a ticket) goes through `TicketService` in a
-  savepoint, after what is planned so far is written.
+  savepoint, after what its call reads is written: its ticket (a new one with its events, a
+  stored one with its waiting events, refreshed) and its account's planned ledger entries;
+  the rest of the chunk waits for its end (`finish`), written in one go.
 
 A line that fails writes nothing: a decision in memory is taken only when it succeeds, and
 a single call runs in a savepoint rolled back on its error.

@@ -6,7 +6,12 @@ the next start right after the last chunk written: nothing is doubled, nothing s
 Rejected lines go to `FILE.rejects.jsonl` before their chunk commits; a resumed run first
 cuts that file back to the length the marker recorded.
 
-Memory stays flat: one chunk of lines, the run's grant counters and the accounts' books.
+On PostgreSQL a chunk's end (its bulk writes, rejects, marker and COMMIT) runs in a writer
+thread while the next chunk's lines are read and parsed; that chunk's lines are decided only
+after the commit, so it reads what the one before wrote, and its progress is reported then.
+
+Memory stays flat: one or two chunks of lines, the run's grant counters and the accounts'
+books.
 """
 
 from __future__ import annotations
