@@ -95,13 +95,36 @@ def update_rows(
 
 
 def one_of(column: sa.ColumnElement[Any], name: str, dialect: sa.Dialect) -> sa.ColumnElement[bool]:
-    """``column`` is one of the list given as parameter ``name``. On PostgreSQL one array
-    parameter (``= ANY(...)``, planned as the ``IN`` list is): a list of a batch's 200
-    placeholders made psycopg parse the statement anew on every run (it keeps only short
-    ones), which cost more than the query. Elsewhere an expanding ``IN``."""
+    """``column`` (text: ids) is one of the list given as parameter ``name``. On PostgreSQL
+    one array parameter (``= ANY(...)``, planned as the ``IN`` list is): a list of a batch's
+    200 placeholders made psycopg parse the statement anew on every run (it keeps only short
+    ones), which cost more than the query. The array is sent as its text and cast on the
+    server: psycopg's list adaptation cost about 0.6 us an element of client CPU, the text
+    (`array_text`) 0.1 us. Elsewhere an expanding ``IN``."""
     if dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(name, type_=sa.ARRAY(column.type)))
+        given = sa.cast(sa.bindparam(name, type_=_ArrayText()), sa.ARRAY(column.type))
+        return column == sa.any_(given)
     return column.in_(sa.bindparam(name, expanding=True))
+
+
+def array_text(values: Sequence[str]) -> str:
+    """A PostgreSQL array literal of `values`, each element quoted (so NULL, commas, braces
+    and spaces are plain text), backslashes and double quotes escaped."""
+    return (
+        "{"
+        + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values])
+        + "}"
+    )
+
+
+class _ArrayText(sa.types.TypeDecorator[Sequence[str]]):
+    """A list of text values bound as its array literal (`array_text`)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else array_text(value)
 
 
 @lru_cache(maxsize=64)

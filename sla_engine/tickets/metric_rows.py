@@ -18,6 +18,7 @@ from sla_engine.core.metric_clock import optional_us
 from sla_engine.storage.bulk_update import one_of, update_rows
 from sla_engine.storage.models import TicketMetric
 from sla_engine.storage.write_connection import connection_of
+from sla_engine.tickets.driver_statements import read_rows
 
 METRIC_FIELDS = (  # the columns of a metric row the clock derives
     "cycle",
@@ -84,7 +85,7 @@ def stored_rows(reader: Session | Connection, ticket_ids: Collection[str]) -> di
     """The stored metric rows of several tickets (one query)."""
     found: dict[str, Encoded] = {ticket_id: {} for ticket_id in ticket_ids}
     conn = reader.connection() if isinstance(reader, Session) else reader
-    rows = conn.execute(_metrics_of_tickets(conn.dialect), {"ids": list(ticket_ids)}).all()
+    rows = read_rows(conn, _metrics_of_tickets(conn.dialect), {"ids": list(ticket_ids)})
     for ticket_id, metric, *values in rows:
         found[ticket_id][metric] = _encoded(values)
     return found

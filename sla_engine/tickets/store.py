@@ -28,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as cast_
-from sqlalchemy.engine import Connection, Dialect, Row, RowMapping
+from sqlalchemy.engine import Connection, Dialect, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.orm.util import identity_key
@@ -40,7 +40,7 @@ from sla_engine.storage.write_connection import connection_of
 from sla_engine.tickets.checkpoints import Checkpoint as Checkpoint  # re-exported
 from sla_engine.tickets.checkpoints import Position
 from sla_engine.tickets.checkpoints import add_checkpoints as add_checkpoints  # re-exported
-from sla_engine.tickets.driver_statements import DriverStatement
+from sla_engine.tickets.driver_statements import DriverStatement, read_rows
 from sla_engine.tickets.metric_rows import METRIC_FIELDS as METRIC_FIELDS  # re-exported
 from sla_engine.tickets.metric_rows import encoded_metric_rows as encoded_metric_rows
 from sla_engine.tickets.metric_rows import metric_values as metric_values  # re-exported
@@ -147,13 +147,13 @@ def find_tickets(session: Session, ticket_ids: Sequence[str]) -> list[LoadedTick
     return loaded_tickets(ticket_rows(session.connection(), ticket_ids))
 
 
-def ticket_rows(conn: Connection, ticket_ids: Sequence[str]) -> Sequence[Row[Any]]:
+def ticket_rows(conn: Connection, ticket_ids: Sequence[str]) -> Sequence[tuple[Any, ...]]:
     """The rows of `find_tickets` as read (locked; the saved clock as its JSON text)."""
     # tuples (a RowMapping's dict() cost more), fetched at once (psycopg's fetchone is slow)
-    return conn.execute(_tickets_query(conn.dialect), {"ids": list(ticket_ids)}).all()
+    return read_rows(conn, _tickets_query(conn.dialect), {"ids": list(ticket_ids)})
 
 
-def loaded_tickets(rows: Sequence[Row[Any]]) -> list[LoadedTicket]:
+def loaded_tickets(rows: Sequence[tuple[Any, ...]]) -> list[LoadedTicket]:
     """`find_tickets`' tickets from their rows (`ticket_rows`)."""
     found = []
     for row in rows:
@@ -311,7 +311,7 @@ def event_rows_of(
     """The logs of several tickets in arrival order (one query)."""
     found: dict[str, list[StoredEvent]] = {ticket_id: [] for ticket_id in ticket_ids}
     conn = reader.connection() if isinstance(reader, Session) else reader
-    for row in conn.execute(_events_query(conn.dialect), {"ids": list(found)}).all():
+    for row in read_rows(conn, _events_query(conn.dialect), {"ids": list(found)}):
         found[row[0]].append(StoredEvent(*row[1:]))
     return found
 

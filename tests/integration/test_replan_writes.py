@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite
 
 from sla_engine.composition import Services
 from sla_engine.core.zoned_instant import ZonedInstant
-from sla_engine.storage.bulk_update import JsonText, sqlite_utc_text, update_rows
+from sla_engine.storage.bulk_update import JsonText, one_of, sqlite_utc_text, update_rows
 from sla_engine.storage.db import make_engine
 from sla_engine.storage.types import UTCDateTime
 from tests.integration.test_replan_batches import MORNINGS, NOW, START, build, open_tickets
@@ -211,3 +211,26 @@ def test_update_rows_writes_json_text_as_it_is(db_url: str) -> None:
     assert rows[2][1] == "[]"
     assert rows[0][2] == rows[1][2] == NOW
     assert rows[2][2] is None
+
+
+def test_one_of_finds_ids_of_any_spelling(db_url: str) -> None:
+    """`one_of` (the batch reads' `IN`, on PostgreSQL an array sent as its text) finds ids
+    with quotes, backslashes, commas, braces, spaces, the word NULL and non-ASCII letters,
+    and nothing else."""
+    meta = sa.MetaData()
+    table = sa.Table("id_rows", meta, sa.Column("id", sa.String(200), primary_key=True))
+    wanted = ['a"b', "c\\d", "e,f", "NULL", "{g}", " h ", "é-ü", "i'j", "\\", '"', ""]
+    others = ["a", "b", "NULL2", "c\\\\d"]
+    engine = make_engine(db_url)
+    try:
+        meta.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(table), [{"id": i} for i in wanted + others])
+        with engine.connect() as conn:
+            query = sa.select(table.c.id).where(one_of(table.c.id, "ids", conn.dialect))
+            found = set(conn.execute(query, {"ids": wanted}).scalars())
+            none = conn.execute(query, {"ids": []}).scalars().all()
+    finally:
+        engine.dispose()
+    assert found == set(wanted)
+    assert none == []
