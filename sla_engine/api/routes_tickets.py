@@ -70,17 +70,21 @@ async def get_ticket(ticket_id: str, request: Request, services: ServicesDep) ->
     return dict(await call(request, services.tickets.get_ticket, ticket_id))
 
 
+_EVENT_PATH = "/tickets/{ticket_id}/events"
+_EVENT_EXTRA = {
+    **body_schema(EventRequest, limit=MAX_EVENT_BODY_BYTES),
+    "parameters": [_TICKET_ID_PARAMETER],
+}
+
+
 @router.post(
-    "/tickets/{ticket_id}/events",
+    _EVENT_PATH,
     status_code=201,
     responses={
         200: {"description": "event_id already stored: nothing changed"},
         **problem_responses(402, 409),
     },
-    openapi_extra={
-        **body_schema(EventRequest, limit=MAX_EVENT_BODY_BYTES),
-        "parameters": [_TICKET_ID_PARAMETER],
-    },
+    openapi_extra=_EVENT_EXTRA,
 )
 async def add_event(request: Request) -> Response:
     """Append an event (`agent_reply`, `customer_reply`, `pending`, `solved`, ...).
@@ -121,3 +125,18 @@ async def ticket_sla(
     """The ticket's SLA state, replayed from its whole event log."""
     state = await call(request, services.tickets.sla, ticket_id, at)
     return dict(state.to_json())
+
+
+# The event route is also the router's first route, undocumented (the one above stays where
+# the OpenAPI document lists it, and is never reached): FastAPI tries a router's routes in
+# order, twice per request (the router's match, then its own), and an event was matched after
+# the create and read routes: 9 routes tried per event instead of 5, about 70 Python calls.
+router.add_api_route(
+    _EVENT_PATH,
+    add_event,
+    methods=["POST"],
+    status_code=201,
+    openapi_extra=_EVENT_EXTRA,  # the body limit (`limits.py`) is read from here
+    include_in_schema=False,
+)
+router.routes.insert(0, router.routes.pop())
