@@ -24,6 +24,7 @@ from sla_engine.storage import db
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
 from sla_engine.storage.models import TicketEvent
 from sla_engine.tickets import EventCreate, TicketCreate, TicketService
+from sla_engine.tickets.driver_statements import KEPT_CURSOR, DriverStatement
 
 T0 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 
@@ -194,3 +195,29 @@ def test_sqlite_begin_immediate_locked_is_sqlalchemys_operational_error(
     finally:
         holder.close()
         engine.dispose()
+
+
+def test_postgresql_statements_share_a_kept_cursor_until_one_fails(
+    pg_tickets: tuple[TicketService, sa.Engine],
+) -> None:
+    """psycopg's cursor is kept per pooled connection and used by the next statement; one
+    whose statement failed is closed and replaced, and the connection goes on working."""
+    _service, engine = pg_tickets
+    divide = DriverStatement(
+        sa.text("SELECT 10 / :d").bindparams(sa.bindparam("d", type_=sa.Integer())),
+        [sa.Integer()],
+    )
+    with engine.connect() as conn:
+        with conn.begin():
+            assert divide.first(conn, {"d": 2}) == (5,)
+            kept = conn.connection.info[KEPT_CURSOR]
+            assert divide.first(conn, {"d": 5}) == (2,)
+            assert conn.connection.info[KEPT_CURSOR] is kept and not kept.closed
+        with pytest.raises(sa.exc.DataError), conn.begin():
+            assert divide.first(conn, {"d": 1}) == (10,)
+            assert conn.connection.info[KEPT_CURSOR] is kept
+            divide.first(conn, {"d": 0})
+        assert KEPT_CURSOR not in conn.connection.info and kept.closed
+        with conn.begin():
+            assert divide.first(conn, {"d": 1}) == (10,)
+            assert conn.connection.info[KEPT_CURSOR] is not kept
