@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from sla_engine.errors import InputError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,8 +43,20 @@ def require_aware(value: object, field_name: str) -> datetime:
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO 8601 text of an optional instant, in its own offset (None stays None)."""
-    return None if value is None else value.isoformat()
+    """ISO 8601 text of an optional instant, in its own offset (None stays None): the text of
+    `datetime.isoformat()`, which orjson writes at a third of its cost (an event's answer has
+    about ten instants) wherever the two agree: a plain datetime whose UTC offset is whole
+    minutes (orjson leaves an offset's seconds out)."""
+    if value is None:
+        return None
+    if type(value) is datetime:
+        offset = value.utcoffset()
+        if offset is not None and not offset.seconds % 60 and not offset.microseconds:
+            try:
+                return orjson.dumps(value)[1:-1].decode()
+            except orjson.JSONEncodeError:  # a time zone class orjson does not know
+                pass
+    return value.isoformat()
 
 
 def iso_utc(value: datetime | None) -> str | None:

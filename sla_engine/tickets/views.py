@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from sla_engine.core.times import iso
 from sla_engine.json_types import JsonObject
 
 
@@ -49,10 +50,6 @@ class EventFields(Protocol):
     def data(self) -> Mapping[str, Any]: ...
     @property
     def received_at(self) -> datetime: ...
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 _VIEW_FIELDS = frozenset(

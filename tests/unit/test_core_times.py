@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sla_engine.core.times import (
     EPOCH,
@@ -46,6 +48,36 @@ def test_iso_text_keeps_the_offset_or_converts_to_utc() -> None:
     assert iso(local) == "2026-11-26T09:00:00-07:00"
     assert iso_utc(local) == "2026-11-26T16:00:00+00:00"
     assert iso(None) is None and iso_utc(None) is None
+
+
+ODD_OFFSETS = [
+    timezone(timedelta(seconds=3661)),  # seconds in the offset: orjson would drop them
+    timezone(timedelta(minutes=-1, microseconds=5)),
+    timezone(timedelta(hours=-3, minutes=-30)),
+    ZoneInfo("Africa/Monrovia"),  # -00:44:30 until 1972
+    ZoneInfo("Europe/Amsterdam"),  # +00:19:32 before 1937
+    ZoneInfo("Pacific/Chatham"),
+    NEW_YORK,
+    UTC,
+]
+
+
+@given(
+    st.datetimes(min_value=datetime(1800, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.sampled_from([*ODD_OFFSETS, None]),
+    st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_iso_is_isoformat_whatever_the_offset(
+    when: datetime, zone: tzinfo | None, fold: bool
+) -> None:
+    value = when.replace(tzinfo=zone, fold=int(fold))
+    assert iso(value) == value.isoformat()
+
+
+def test_iso_of_a_datetime_subclass_is_its_own_isoformat() -> None:
+    zoned = ZonedInstant.from_epoch_us(1_764_000_000_123_456, NEW_YORK)
+    assert iso(zoned) == zoned.isoformat()
 
 
 @pytest.mark.parametrize(
