@@ -9,8 +9,12 @@ resumes after the last chunk written.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -54,7 +58,8 @@ def import_file(
         importer = Importer(
             services.tickets, services.sessionmaker, clock=services.clock, chunk_lines=chunk
         )
-        with _ProgressDisplay(file, shown) as on_progress:
+        with _ProgressDisplay(file, shown) as show, _ctrl_c_noted() as noted:
+            on_progress = _stopping_after(show, noted)
             try:
                 outcome = importer.run(file, on_progress)
             except KeyboardInterrupt:
@@ -84,6 +89,44 @@ def import_file(
     typer.echo(outcome.summary())
     if outcome.counts.rejected:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _ctrl_c_noted() -> Iterator[list[int]]:
+    """Ctrl-C noted (the list gets an item) besides its KeyboardInterrupt: Python drops an
+    exception raised inside a finalizer or a weakref callback ("Exception ignored in ..."),
+    and Ctrl-C's lands there now and then; the import then stops after the chunk in
+    progress. Left alone where SIGINT is ignored, or off the main thread."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield seen
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stopping_after(show: Callable[[Any], None], noted: list[int]) -> Callable[[Any], None]:
+    """The progress callback: shows the chunk, then stops the run if a Ctrl-C was noted
+    whose KeyboardInterrupt Python dropped (`_ctrl_c_noted`)."""
+
+    def on_progress(progress: Any) -> None:
+        show(progress)
+        if noted:
+            raise KeyboardInterrupt
+
+    return on_progress
 
 
 def _interrupted(file: Path) -> NoReturn:

@@ -213,3 +213,37 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, sqlite_url: str) -> None:
     assert "importing history.jsonl" in text
     assert "lines/s" in text and "lines" in text
     assert "imported history.jsonl:" in text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_import(
+    tmp_path: Path,
+    sqlite_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python drops an exception raised inside a finalizer or weakref callback ("Exception
+    ignored in ..."), Ctrl-C's KeyboardInterrupt too when it lands there (seen: in a
+    WeakValueDictionary's callback); the import then stops after the chunk in progress."""
+    from sla_engine.ingest import chunk_writer
+
+    class Finalized:
+        def __del__(self) -> None:
+            signal.raise_signal(signal.SIGINT)  # its handler runs inside this finalizer
+
+    real = chunk_writer._Chunk.finish
+    calls = []
+
+    def interrupted_once(self: chunk_writer._Chunk) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            Finalized()  # collected at once
+        return real(self)
+
+    monkeypatch.setattr(chunk_writer._Chunk, "finish", interrupted_once)
+    source = write_lines(tmp_path / "history.jsonl", _lines_with_bad(40))
+    code = run(["import", str(source), "--database-url", sqlite_url, "--chunk", "50"])
+    assert code == 130
+    assert "run the same command again to resume history.jsonl" in capsys.readouterr().err
+    assert len(calls) == 2
+    assert _progress(sqlite_url) == (100, "running")
