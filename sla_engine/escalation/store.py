@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from sla_engine.escalation.models import DestinationState, EscalationDelivery, EscalationTimer
 from sla_engine.escalation.planning import PlannedTimer, Target
 from sla_engine.storage.bulk_update import one_of, update_rows
+from sla_engine.storage.driver_statements import read_rows
 from sla_engine.storage.upsert import insert_ignoring_duplicates
-from sla_engine.tickets.driver_statements import read_rows as _read
 
 FINISHED_TIMER_STATUSES = ("fired", "skipped", "cancelled")
 FINISHED_DELIVERY_STATUSES = ("sent", "dead", "cancelled")
@@ -153,7 +153,7 @@ def timer_rows_of_tickets(
     if not rows:
         return rows
     conn = reader.connection() if isinstance(reader, Session) else reader
-    found = _read(conn, _timers_of_tickets(conn.dialect), {"ticket_ids": list(rows)})
+    found = read_rows(conn, _timers_of_tickets(conn.dialect), {"ticket_ids": list(rows)})
     new = object.__new__
     for values in found:
         # the row's values set at once (the keyword call and its copies cost more)

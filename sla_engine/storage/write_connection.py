@@ -1,7 +1,7 @@
 """A write transaction on a connection of its own, with the ORM session over it made to start
 only when something uses it.
 
-An event write's own statements run on the driver's cursor (`tickets/driver_statements.py`);
+An event write's own statements run on the driver's cursor (`storage/driver_statements.py`);
 what the ORM session added around them (its transaction's begin, commit and close, a
 `session.connection()` look-up per statement) cost about 40 us of CPU per event on SQLite,
 more than any one of the statements. Here the transaction is the connection's, and the

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, text
 from sqlalchemy.orm import Session
 
+from sla_engine.storage.driver_statements import DriverStatement
 from sla_engine.storage.write_connection import connection_of
-from sla_engine.tickets.driver_statements import DriverStatement
 from sla_engine.tickets.store import (
     EVENTS_TABLE,
     TICKETS_TABLE,

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from sla_engine.core.clock import TicketState
 from sla_engine.core.metric_clock import optional_us
 from sla_engine.storage.bulk_update import one_of, update_rows
+from sla_engine.storage.driver_statements import read_rows
 from sla_engine.storage.models import TicketMetric
 from sla_engine.storage.write_connection import connection_of
-from sla_engine.tickets.driver_statements import read_rows
 
 METRIC_FIELDS = (  # the columns of a metric row the clock derives
     "cycle",

@@ -35,12 +35,12 @@ from sqlalchemy.orm.util import identity_key
 
 from sla_engine.core.clock import Event
 from sla_engine.storage.bulk_update import JsonText, one_of, update_rows
+from sla_engine.storage.driver_statements import DriverStatement, read_rows
 from sla_engine.storage.models import Ticket, TicketEvent
 from sla_engine.storage.write_connection import connection_of
 from sla_engine.tickets.checkpoints import Checkpoint as Checkpoint  # re-exported
 from sla_engine.tickets.checkpoints import Position
 from sla_engine.tickets.checkpoints import add_checkpoints as add_checkpoints  # re-exported
-from sla_engine.tickets.driver_statements import DriverStatement, read_rows
 from sla_engine.tickets.metric_rows import METRIC_FIELDS as METRIC_FIELDS  # re-exported
 from sla_engine.tickets.metric_rows import encoded_metric_rows as encoded_metric_rows
 from sla_engine.tickets.metric_rows import metric_values as metric_values  # re-exported

@@ -22,9 +22,9 @@ from sla_engine.config import load_config
 from sla_engine.errors import InputError, NotFound
 from sla_engine.storage import db
 from sla_engine.storage.db import make_engine, make_sessionmaker, upgrade
+from sla_engine.storage.driver_statements import KEPT_CURSOR, DriverStatement
 from sla_engine.storage.models import TicketEvent
 from sla_engine.tickets import EventCreate, TicketCreate, TicketService
-from sla_engine.tickets.driver_statements import KEPT_CURSOR, DriverStatement
 
 T0 = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 

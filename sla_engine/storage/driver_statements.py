@@ -1,4 +1,5 @@
-"""The statements of a ticket write, run on the database driver's cursor.
+"""Hot statements run on the database driver's cursor: a ticket write's, and the batch reads
+of a re-plan on PostgreSQL (`read_rows`).
 
 Each is a Core statement compiled once per dialect. Values pass through the same type
 processors SQLAlchemy applies (the column types' bind and result processors), driver errors
