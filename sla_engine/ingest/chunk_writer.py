@@ -118,10 +118,10 @@ class ChunkWriter:
         chunk = self.decide(session, parse_lines(numbered), now)
         return chunk.finish()
 
-    def decide(self, session: Session, parsed: Sequence[Parsed], now: datetime) -> _Chunk:
+    def decide(self, session: Session, parsed: Sequence[Parsed], now: datetime) -> Chunk:
         """Decide the chunk's lines (writing what credit events read); `finish()` writes the
         rest (it may run in another thread: only it uses the session and the books then)."""
-        chunk = _Chunk(self, session, now)
+        chunk = Chunk(self, session, now)
         chunk.run(parsed)
         return chunk
 
@@ -140,7 +140,7 @@ def parse_lines(numbered: Sequence[tuple[int, str]]) -> list[Parsed]:
     return parsed
 
 
-class _Chunk:
+class Chunk:
     """The state of one chunk while its lines are decided."""
 
     def __init__(self, writer: ChunkWriter, session: Session, now: datetime) -> None:

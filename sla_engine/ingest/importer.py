@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sla_engine.errors import InputError
-from sla_engine.ingest.chunk_writer import ChunkWriter, Parsed, parse_lines
+from sla_engine.ingest.chunk_writer import Chunk, ChunkWriter, Parsed, parse_lines
 from sla_engine.ingest.jsonl import GrantLine, LineError, SubscriptionLine, parse_line
 from sla_engine.ingest.line_results import Counts, Reject
 from sla_engine.ingest.models import ImportRun
@@ -348,7 +348,7 @@ class _Job:
         self.rejects = rejects
         self.seen = writer.requests_seen.copy()
         self.mark = rejects.size
-        self.chunk: Any = None
+        self.chunk: Chunk | None = None
 
     def begin(self) -> None:
         self.mark = self.rejects.size

@@ -231,16 +231,16 @@ def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_import(
         def __del__(self) -> None:
             signal.raise_signal(signal.SIGINT)  # its handler runs inside this finalizer
 
-    real = chunk_writer._Chunk.finish
+    real = chunk_writer.Chunk.finish
     calls = []
 
-    def interrupted_once(self: chunk_writer._Chunk) -> object:
+    def interrupted_once(self: chunk_writer.Chunk) -> object:
         calls.append(1)
         if len(calls) == 2:
             Finalized()  # collected at once
         return real(self)
 
-    monkeypatch.setattr(chunk_writer._Chunk, "finish", interrupted_once)
+    monkeypatch.setattr(chunk_writer.Chunk, "finish", interrupted_once)
     source = write_lines(tmp_path / "history.jsonl", _lines_with_bad(40))
     code = run(["import", str(source), "--database-url", sqlite_url, "--chunk", "50"])
     assert code == 130

@@ -40,17 +40,17 @@ def test_a_chunk_that_lost_a_race_is_written_again(
         svc.tickets.create_ticket(
             TicketCreate(id="R-1", policy="standard", created_at=NOW.replace(hour=8, minute=0))
         )
-    real = chunk_writer._Chunk._read_stored
+    real = chunk_writer.Chunk._read_stored
     calls = []
 
-    def blind_once(self: chunk_writer._Chunk, lines: object) -> None:
+    def blind_once(self: chunk_writer.Chunk, lines: object) -> None:
         calls.append(1)
         real(self, lines)  # type: ignore[arg-type]
         if len(calls) == 1:  # as if R-1 had been created just after this read
             self.stored.pop("R-1", None)
             self.stored_events.pop("R-1", None)
 
-    monkeypatch.setattr(chunk_writer._Chunk, "_read_stored", blind_once)
+    monkeypatch.setattr(chunk_writer.Chunk, "_read_stored", blind_once)
     outcome = import_file(config, write_lines(tmp_path / "race.jsonl", LINES))
     assert len(calls) == 2
     assert (outcome.counts.tickets, outcome.counts.duplicates, outcome.counts.events) == (1, 1, 1)
